@@ -1,0 +1,239 @@
+"""Everything gscli asks of escnn, in one place.
+
+escnn is needed to *build* operators (it defines the groups and their element order), never to
+apply them. This module imports it quietly (its disk cache goes to a user cache folder, nothing it
+prints reaches stdout), converts what it returns to numpy tables once, and caches them per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gscli.errors import DependencyError
+from gscli.groups import (
+    FiniteGroup,
+    Subgroup,
+    classify_point_group,
+    cyclic_table,
+    dihedral_table,
+    enumerate_subgroups,
+    induced_table,
+    rotation_name,
+)
+from gscli.specs import GroupSpec
+
+__all__ = ["escnn_group", "escnn_version", "load_group", "subgroups", "cache_dir"]
+
+# Faithful 3-dimensional irreps (the standard representation on R^3) of the point groups.
+_STANDARD_IRREP = {"O": (1,), "I": (1,), "Oh": ((1,), (1,), 0), "Ih": ((1,), (1,), 0)}
+
+
+def cache_dir() -> Path:
+    """gscli's user cache folder: ``$GSCLI_CACHE_DIR``, else ``$XDG_CACHE_HOME/gscli``, else ``~/.cache/gscli``."""
+    if os.environ.get("GSCLI_CACHE_DIR"):
+        return Path(os.environ["GSCLI_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gscli"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Send anything escnn prints to stderr, so stdout stays clean for ``--json``."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+@lru_cache(maxsize=None)
+def _escnn_group_module() -> Any:
+    """Import ``escnn.group`` with its joblib cache redirected to :func:`cache_dir`."""
+    try:
+        import joblib
+    except ImportError as exc:  # pragma: no cover - joblib comes with escnn
+        raise DependencyError("building operators needs escnn: pip install 'gscli[build]'") from exc
+    location = cache_dir() / "escnn"
+    original = joblib.Memory
+
+    class _UserCacheMemory(original):  # type: ignore[misc, valid-type]
+        def __init__(self, _location: Any = None, *args: Any, **kwargs: Any) -> None:
+            kwargs["verbose"] = 0
+            super().__init__(str(location), *args, **kwargs)
+
+    joblib.Memory = _UserCacheMemory
+    try:
+        with _quiet():
+            from escnn import group  # a loud import: escnn's top level hides failures under numpy 2
+    except ImportError as exc:
+        raise DependencyError(
+            f"building operators needs escnn (with numpy < 2): {exc}; "
+            "install it with: pip install 'gscli[build]'"
+        ) from exc
+    finally:
+        joblib.Memory = original
+    numerical = sys.modules.get("escnn.group._numerical")
+    if numerical is not None and hasattr(numerical, "randomized_svd"):
+        numerical.randomized_svd = None  # scikit-learn >= 1.2 breaks it on a cold cache
+    return group
+
+
+def escnn_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("escnn")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+@lru_cache(maxsize=None)
+def escnn_group(spec: GroupSpec) -> Any:
+    """The escnn group object for ``spec`` (cached)."""
+    group = _escnn_group_module()
+    with _quiet():
+        if spec.family == "C":
+            return group.cyclic_group(spec.n)
+        if spec.family == "D":
+            return group.dihedral_group(spec.n)
+        return {
+            "O": group.octa_group,
+            "Oh": group.full_octa_group,
+            "I": group.ico_group,
+            "Ih": group.full_ico_group,
+        }[spec.family]()
+
+
+def _planar_names(spec: GroupSpec) -> tuple[str, ...]:
+    def rot(k: int) -> str:
+        return "e" if k == 0 else "r" if k == 1 else f"r^{k}"
+
+    names = [rot(k) for k in range(spec.n)]
+    if spec.family == "D":
+        names += ["s" if k == 0 else f"{rot(k)} s" for k in range(spec.n)]
+    return tuple(names)
+
+
+def _planar_index(spec: GroupSpec, element: Any) -> int:
+    value = element.to("int")
+    if spec.family == "C":
+        return int(value)
+    flip, k = value
+    return int(flip) * spec.n + int(k)
+
+
+@lru_cache(maxsize=None)
+def load_group(spec: GroupSpec) -> FiniteGroup:
+    """Build the tables of ``spec`` from escnn (cached per process).
+
+    Cyclic and dihedral tables have closed forms in escnn's order; point-group tables come from
+    products of escnn's standard 3x3 representation. Either way, escnn's generators and element
+    order define the result.
+    """
+    G = escnn_group(spec)
+    with _quiet():
+        if spec.planar:
+            cayley = cyclic_table(spec.n) if spec.family == "C" else dihedral_table(spec.n)
+            generators = tuple(_planar_index(spec, g) for g in G.generators)
+            identity = _planar_index(spec, G.identity)
+            return FiniteGroup(str(spec), cayley, identity, generators, _planar_names(spec))
+        rho = G.irrep(*_STANDARD_IRREP[spec.family])
+        matrices = np.stack([np.asarray(rho(g), dtype=np.float64) for g in G.elements])
+        generators = tuple(_match(matrices, np.asarray(rho(g), dtype=np.float64)) for g in G.generators)
+        identity = _match(matrices, np.eye(3))
+    products = np.einsum("aij,bjk->abik", matrices, matrices).reshape(-1, 9)
+    flat = matrices.reshape(-1, 9)
+    dist = ((products[:, None, :] - flat[None, :, :]) ** 2).sum(-1)
+    cayley = dist.argmin(axis=1).reshape(len(flat), len(flat)).astype(np.int64)
+    if dist.min(axis=1).max() > 1e-12:
+        raise RuntimeError(f"{spec}: escnn's standard representation is not closed under products")
+    names = tuple(rotation_name(m) for m in matrices)
+    return FiniteGroup(str(spec), cayley, identity, generators, names, matrices)
+
+
+def _match(matrices: np.ndarray, m: np.ndarray) -> int:
+    dist = ((matrices - m) ** 2).sum(axis=(1, 2))
+    i = int(dist.argmin())
+    if dist[i] > 1e-12:
+        raise RuntimeError("an escnn element has no match in the group's element list")
+    return i
+
+
+def _planar_subgroups(spec: GroupSpec, order: int | None) -> list[Subgroup]:
+    """C_M (and D_M for every reflection axis) inside C_N or D_N, through escnn's own subgroups."""
+    G = escnn_group(spec)
+    ids: list[tuple[str, Any]] = []
+    for m in range(1, spec.n + 1):
+        if spec.n % m:
+            continue
+        if order in (None, m):
+            ids.append((f"C{m}", m if spec.family == "C" else (None, m)))
+        if spec.family == "D" and order in (None, 2 * m):
+            ids += [(f"D{m}", (axis, m)) for axis in range(spec.n // m)]
+    result = []
+    for type_name, sg_id in ids:
+        with _quiet():
+            H, inclusion, _ = G.subgroup(sg_id)
+            nodes = np.array([_planar_index(spec, inclusion(h)) for h in H.elements], dtype=np.int64)
+        h_spec = GroupSpec("C", H.order()) if H.order() == 1 or type(H).__name__ == "CyclicGroup" else None
+        h_spec = h_spec or GroupSpec("D", H.order() // 2)
+        table = load_group(h_spec).cayley
+        result.append(Subgroup(type_name, nodes, table, 0, f"escnn {spec.family}{spec.n}.subgroup({sg_id!r})"))
+    return result
+
+
+def _power_nodes(group: FiniteGroup, g: int, k: int) -> np.ndarray:
+    nodes = [group.identity]
+    for _ in range(k - 1):
+        nodes.append(int(group.cayley[g, nodes[-1]]))
+    return np.array(nodes, dtype=np.int64)
+
+
+def _order_point_subgroup(spec: GroupSpec, group: FiniteGroup, elements: frozenset[int], type_name: str) -> Subgroup:
+    """Put a point subgroup's elements in escnn's order where escnn has the group (C_k, D_k, O, I)."""
+    ordered = sorted(elements)
+    if type_name == str(spec):
+        return Subgroup(type_name, np.arange(group.order, dtype=np.int64), group.cayley, group.identity, "the whole group")
+    if type_name.startswith("C") and type_name[1:].isdigit():
+        k = int(type_name[1:])
+        g = next(x for x in ordered if group.element_order(x) == k)
+        return Subgroup(type_name, _power_nodes(group, g, k), cyclic_table(k), 0, f"escnn C{k}, generated by {group.element_names[g]}")
+    if type_name.startswith("D") and type_name[1:].isdigit():
+        k = int(type_name[1:])
+        r = next(x for x in ordered if x != group.identity and group.element_order(x) == k)
+        rotations = _power_nodes(group, r, k)
+        s = next(x for x in ordered if x not in set(rotations.tolist()))
+        nodes = np.concatenate([rotations, group.cayley[rotations, s]])
+        return Subgroup(type_name, nodes, dihedral_table(k), 0,
+                        f"escnn D{k}, r = {group.element_names[r]}, s = {group.element_names[s]}")
+    if type_name in ("O", "I") and spec.family in ("Oh", "Ih"):
+        sub = load_group(GroupSpec(type_name))
+        assert group.matrices is not None and sub.matrices is not None
+        nodes = np.array([_match(group.matrices, m) for m in sub.matrices], dtype=np.int64)
+        return Subgroup(type_name, nodes, sub.cayley, sub.identity, f"escnn {type_name} inside {spec}")
+    nodes = np.array(ordered, dtype=np.int64)
+    identity = ordered.index(group.identity)
+    return Subgroup(type_name, nodes, induced_table(group.cayley, nodes), identity, "closure, in G's element order")
+
+
+@lru_cache(maxsize=None)
+def subgroups(spec: GroupSpec, order: int | None = None) -> tuple[Subgroup, ...]:
+    """Every subgroup of ``spec`` (of the given order, if any), with its type and element order.
+
+    Planar groups: escnn's subgroups C_M and D_M (every reflection axis). Point groups: all
+    subgroups, found by closure and named by their Schoenflies type.
+    """
+    if spec.planar:
+        return tuple(_planar_subgroups(spec, order))
+    if order is not None:
+        return tuple(h for h in subgroups(spec) if h.order == order)
+    group = load_group(spec)
+    found = []
+    for elements in enumerate_subgroups(group):
+        type_name = classify_point_group(group, elements)
+        found.append(_order_point_subgroup(spec, group, elements, type_name))
+    return tuple(found)

@@ -1,0 +1,359 @@
+"""Build operators: choose the subgroup, solve, check, write. The library behind ``gscli build``.
+
+Subgroup choice (documented rule): among the subgroups of G of index R (of the requested type, if
+one is named), take the one with the least aliasing, i.e. the smallest tr(P L); ties (within 1e-9
+relative) go to the alphabetically first type name, then to the lexicographically smallest sorted
+set of element indices in G. Conjugate copies of a subgroup can differ in cost (the Cayley graph is
+built from right multiplications), so every copy is a candidate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gscli import __version__
+from gscli.checks import Check, check_operator, failed
+from gscli.errors import CheckError, SizeError, StoreError, SubgroupError
+from gscli.fileformat import FORMAT_VERSION, read_operator, remove_stale_temporaries, write_operator
+from gscli.groups import FiniteGroup, Subgroup
+from gscli.solver import BAND_TOL, RANK_TOL, Solution, laplacian, solve
+from gscli.specs import MAX_GROUP_ORDER, GroupSpec, OperatorSpec, SubgroupSpec
+
+__all__ = [
+    "Candidate",
+    "BuiltOperator",
+    "BuildResult",
+    "candidates",
+    "select_subgroup",
+    "build_operator",
+    "build",
+    "build_catalog",
+    "read_catalog",
+    "is_up_to_date",
+    "SOLVER",
+]
+
+SOLVER = "spectral-bands/1"
+_TIE = 1e-9
+
+
+def _check_size(spec: GroupSpec) -> None:
+    if spec.order > MAX_GROUP_ORDER:
+        raise SizeError(
+            f"group {spec} has {spec.order} elements; gscli builds groups of at most {MAX_GROUP_ORDER} "
+            f"elements (its dense {spec.order}x{spec.order} operators would need "
+            f"{spec.order**2 * 8 * 6 / 2**30:.1f} GiB)"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """A subgroup of G with the operators solved for it."""
+
+    subgroup: Subgroup
+    solution: Solution
+
+    @property
+    def cost(self) -> float:
+        return self.solution.cost
+
+
+def _load(spec: GroupSpec) -> tuple[FiniteGroup, Any]:
+    _check_size(spec)
+    from gscli import _escnn
+
+    return _escnn.load_group(spec), _escnn
+
+
+def candidates(group: GroupSpec, order: int | None = None) -> list[Candidate]:
+    """Every subgroup of ``group`` (of ``order`` elements, if given), solved, sorted by the selection rule."""
+    G, escnn_side = _load(group)
+    found = [Candidate(h, solve(G, h.nodes)) for h in escnn_side.subgroups(group, order)]
+    return sorted(found, key=lambda c: (c.subgroup.order, round(c.cost, 6), c.subgroup.type, c.subgroup.key))
+
+
+def _rates_available(group: GroupSpec) -> dict[int, list[str]]:
+    from gscli import _escnn
+
+    table: dict[int, list[str]] = {}
+    for h in _escnn.subgroups(group):
+        types = table.setdefault(group.order // h.order, [])
+        if h.type not in types:
+            types.append(h.type)
+    return dict(sorted(table.items()))
+
+
+def _describe_available(group: GroupSpec) -> str:
+    return "; ".join(f"R={r}: {', '.join(types)}" for r, types in _rates_available(group).items())
+
+
+def select_subgroup(
+    group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None
+) -> tuple[Candidate, str]:
+    """Choose H for a rate and/or a subgroup type; return it with a sentence saying why.
+
+    Raises :class:`SubgroupError` (listing what exists) when nothing matches.
+    """
+    _check_size(group)
+    if rate is None and subgroup is None:
+        raise SubgroupError(f"give a rate (--rate R) or a subgroup type (--subgroup TYPE) for {group}")
+    if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 1):
+        raise SubgroupError(f"rate {rate!r} must be a positive integer dividing |{group}| = {group.order}")
+    if rate is not None and group.order % rate:
+        divisors = [r for r in range(1, group.order + 1) if group.order % r == 0]
+        raise SubgroupError(
+            f"rate {rate} does not divide |{group}| = {group.order}; allowed rates: {', '.join(map(str, divisors))}"
+        )
+    if subgroup is not None:
+        if group.order % subgroup.order:
+            raise SubgroupError(
+                f"no subgroup of type {subgroup} in {group}: |{subgroup}| = {subgroup.order} does not divide "
+                f"|{group}| = {group.order}; available: {_describe_available(group)}"
+            )
+        if rate is not None and rate * subgroup.order != group.order:
+            raise SubgroupError(
+                f"subgroup {subgroup} has index {group.order // subgroup.order} in {group}, not rate {rate}; "
+                f"available: {_describe_available(group)}"
+            )
+    order = group.order // rate if rate is not None else subgroup.order  # type: ignore[union-attr]
+    pool = candidates(group, order)
+    if subgroup is not None:
+        pool = [c for c in pool if c.subgroup.type == str(subgroup)]
+    if not pool:
+        what = f"of type {subgroup}" if subgroup is not None else f"of index {rate}"
+        raise SubgroupError(f"{group} has no subgroup {what}; available: {_describe_available(group)}")
+    best = min(c.cost for c in pool)
+    tied = [c for c in pool if c.cost <= best + _TIE * max(1.0, abs(best))]
+    chosen = min(tied, key=lambda c: (c.subgroup.type, c.subgroup.key))
+    types = sorted({c.subgroup.type for c in pool})
+    reason = (
+        f"least aliasing: tr(PL) = {abs(chosen.cost):.6g}, the smallest among {len(pool)} "
+        f"subgroup{'s' if len(pool) != 1 else ''} of index {group.order // order} "
+        f"({'type' if subgroup is not None else 'types'} {', '.join(types)})"
+    )
+    if len(tied) > 1:
+        reason += f"; {len(tied)} tie, the first by (type name, sorted element indices) is taken"
+    return chosen, reason
+
+
+@dataclass(frozen=True, eq=False)
+class BuiltOperator:
+    """A computed, checked operator, ready to be written."""
+
+    spec: OperatorSpec
+    group: FiniteGroup
+    subgroup: Subgroup
+    solution: Solution
+    checks: tuple[Check, ...]
+    selection: str
+
+    @property
+    def ok(self) -> bool:
+        return not failed(list(self.checks))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        s = self.solution
+        arrays = {
+            "downsample": s.downsample,
+            "upsample": s.upsample,
+            "antialias": s.antialias,
+            "basis": s.basis,
+            "subgroup_nodes": self.subgroup.nodes,
+            "bands": np.array([(b.eigenvalue, b.dimension, b.kept) for b in s.bands],
+                              dtype=[("eigenvalue", "<f8"), ("dimension", "<i8"), ("kept", "<i8")]),
+            "group_cayley": self.group.cayley,
+            "subgroup_cayley": self.subgroup.cayley,
+            "group_generators": np.asarray(self.group.generators, dtype=np.int64),
+            "group_element_names": np.asarray(self.group.element_names, dtype=object),
+        }
+        if self.group.matrices is not None:
+            arrays["group_matrices"] = self.group.matrices
+        return arrays
+
+    def attrs(self) -> dict[str, Any]:
+        from gscli._escnn import escnn_version
+
+        return {
+            "group": str(self.spec.group),
+            "subgroup": str(self.spec.subgroup),
+            "rate": self.spec.rate,
+            "group_order": self.group.order,
+            "subgroup_order": self.subgroup.order,
+            "group_identity": int(self.group.identity),
+            "subgroup_identity": int(self.subgroup.identity),
+            "subgroup_source": self.subgroup.source,
+            "selection": self.selection,
+            "solver": SOLVER,
+            "solver_band_tol": BAND_TOL,
+            "solver_rank_tol": RANK_TOL,
+            "aliasing_cost": abs(self.solution.cost) if abs(self.solution.cost) < 1e-12 else self.solution.cost,
+            "checks": json.dumps([c.as_dict() for c in self.checks]),
+            "gscli_version": __version__,
+            "escnn_version": escnn_version(),
+        }
+
+
+def build_operator(
+    group: GroupSpec | str, rate: int | None = None, subgroup: SubgroupSpec | str | None = None
+) -> BuiltOperator:
+    """Choose the subgroup, solve for P, D and U in float64, and measure every check.
+
+    >>> op = build_operator("D12", subgroup="D6")   # doctest: +SKIP
+    >>> op.spec, op.ok                              # doctest: +SKIP
+    (OperatorSpec('D12>D6'), True)
+    """
+    group = GroupSpec.parse(group) if isinstance(group, str) else group
+    subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
+    chosen, reason = select_subgroup(group, rate, subgroup)
+    G, _ = _load(group)
+    sol = chosen.solution
+    checks = check_operator(
+        sol.antialias, sol.downsample, sol.upsample, chosen.subgroup.nodes, G.cayley, chosen.subgroup.cayley,
+        laplacian=laplacian(G), cyclic=group.family == "C",
+    )
+    spec = OperatorSpec(group, SubgroupSpec(chosen.subgroup.type))
+    return BuiltOperator(spec, G, chosen.subgroup, sol, tuple(checks), reason)
+
+
+@dataclass
+class BuildResult:
+    """What happened to one operator: ``status`` is ``built``, ``rebuilt`` or ``up-to-date``."""
+
+    spec: OperatorSpec
+    path: Path
+    status: str
+    seconds: float
+    selection: str = ""
+    checks: list[dict] = field(default_factory=list)
+    checksum: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operator": str(self.spec),
+            "file": str(self.path),
+            "status": self.status,
+            "rate": self.spec.rate,
+            "seconds": round(self.seconds, 4),
+            "selection": self.selection,
+            "checksum": self.checksum,
+            "checks": self.checks,
+        }
+
+
+def is_up_to_date(path: Path, spec: OperatorSpec) -> bool:
+    """True when ``path`` is a valid file (checksum verified) for ``spec`` from this solver and format."""
+    try:
+        data = read_operator(path)
+    except Exception:
+        return False
+    a = data.attrs
+    return (
+        a.get("group") == str(spec.group)
+        and a.get("subgroup") == str(spec.subgroup)
+        and a.get("solver") == SOLVER
+        and a.get("format_version") == FORMAT_VERSION
+    )
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
+    if not folder.is_dir():
+        raise StoreError(f"output {str(folder)!r} is not a folder; pass a folder with --out")
+    import os
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"output folder {str(folder)!r} is not writable; pass another --out")
+
+
+def _write(op: BuiltOperator, folder: Path, force: bool, start: float) -> BuildResult:
+    bad = failed(list(op.checks))
+    if bad:
+        raise CheckError(f"{op.spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
+    path = folder / f"{op.spec.stem}.h5"
+    existed = path.exists()
+    if existed and not force:
+        if is_up_to_date(path, op.spec):
+            return BuildResult(op.spec, path, "up-to-date", time.perf_counter() - start, op.selection,
+                               [c.as_dict() for c in op.checks], read_operator(path).attrs["checksum"])
+        raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator; pass --force to replace it")
+    checksum = write_operator(path, op.arrays(), op.attrs())
+    return BuildResult(op.spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
+                       op.selection, [c.as_dict() for c in op.checks], checksum)
+
+
+def build(
+    group: GroupSpec | str,
+    rate: int | None = None,
+    subgroup: SubgroupSpec | str | None = None,
+    out: Path | str = "operators",
+    force: bool = False,
+) -> BuildResult:
+    """Build one operator into the folder ``out`` (``<G>-<H>.h5``) and return what happened.
+
+    An up-to-date file is kept unless ``force``; a different file of the same name is an error
+    unless ``force``. A failed check writes nothing and raises :class:`CheckError`.
+    """
+    start = time.perf_counter()
+    folder = Path(out)
+    _check_folder(folder)
+    remove_stale_temporaries(folder)
+    group = GroupSpec.parse(group) if isinstance(group, str) else group
+    subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
+    if subgroup is not None and not force:  # the file name is known: skip the work if it is current
+        spec = OperatorSpec(group, subgroup)
+        path = folder / f"{spec.stem}.h5"
+        if (rate is None or rate == spec.rate) and is_up_to_date(path, spec):
+            data = read_operator(path)
+            return BuildResult(spec, path, "up-to-date", time.perf_counter() - start,
+                               str(data.attrs.get("selection", "")), data.checks, data.attrs["checksum"])
+    op = build_operator(group, rate, subgroup)
+    return _write(op, folder, force, start)
+
+
+def read_catalog(path: Path | str) -> list[OperatorSpec]:
+    """Parse a catalog file: one ``G>H`` spec per line; ``#`` starts a comment; blank lines are ignored."""
+    from gscli.errors import SpecError
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise StoreError(f"catalog {str(path)!r} not found; give operators explicitly (gscli build GROUP ...) or pass --catalog FILE") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"catalog {str(path)!r} cannot be read: {exc}") from None
+    specs = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            specs.append(OperatorSpec.parse(text))
+        except SpecError as exc:
+            raise SpecError(f"{path}:{number}: {exc}") from None
+    return specs
+
+
+def build_catalog(
+    specs: Iterable[OperatorSpec],
+    out: Path | str = "operators",
+    force: bool = False,
+    progress: Callable[[OperatorSpec, BuildResult | None], None] | None = None,
+) -> list[BuildResult]:
+    """Build every operator of a catalog into ``out``; up-to-date files are kept unless ``force``."""
+    results = []
+    for spec in specs:
+        if progress is not None:
+            progress(spec, None)
+        result = build(spec.group, None, spec.subgroup, out=out, force=force)
+        results.append(result)
+        if progress is not None:
+            progress(spec, result)
+    return results

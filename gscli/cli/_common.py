@@ -1,0 +1,50 @@
+"""Shared pieces of the command line: options, consoles, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from gscli.errors import SpecError
+from gscli.specs import GroupSpec, OperatorSpec
+
+STORE_ENV = "GSCLI_STORE"
+
+out_option = click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=str),
+    default="operators",
+    show_default=True,
+    envvar=STORE_ENV,
+    show_envvar=True,
+    help="Operator store: the folder operator files are written to.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON document on stdout, nothing else.")
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def parse_group_or_operator(text: str) -> GroupSpec | OperatorSpec:
+    """``D12`` is a group; ``D12>D6`` / ``D12-D6`` name the subgroup too."""
+    if any(sep in text for sep in "<>-"):
+        return OperatorSpec.parse(text)
+    try:
+        return GroupSpec.parse(text)
+    except SpecError:
+        raise

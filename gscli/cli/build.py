@@ -1,0 +1,117 @@
+"""``gscli build``: compute, check and write operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gscli.build import BuildResult, build, build_catalog, read_catalog
+from gscli.cli import main
+from gscli.cli._common import (
+    json_option,
+    out_option,
+    parse_group_or_operator,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from gscli.errors import StoreError
+from gscli.specs import OperatorSpec, SubgroupSpec
+
+
+def _results_table(results: list[BuildResult]) -> Table:
+    table = Table(title="gscli build", title_justify="left")
+    for col, kw in (("operator", {}), ("rate", {"justify": "right"}), ("status", {}), ("worst check error", {"justify": "right"}),
+                    ("seconds", {"justify": "right"}), ("file", {})):
+        table.add_column(col, **kw)
+    for r in results:
+        worst = max((c["error"] for c in r.checks if c["name"] != "subgroup_homomorphism"), default=float("nan"))
+        style = {"built": "green", "rebuilt": "yellow", "up-to-date": "dim"}.get(r.status, "")
+        table.add_row(str(r.spec), str(r.spec.rate), f"[{style}]{r.status}[/]", f"{worst:.1e}",
+                      f"{r.seconds:.3f}", str(r.path))
+    return table
+
+
+@main.command("build")
+@click.argument("group", required=False, metavar="[GROUP]")
+@click.option("--rate", "-r", type=click.IntRange(min=1), help="Downsampling rate R = |G|/|H| (a divisor of |G|).")
+@click.option("--subgroup", "-s", "subgroup", metavar="TYPE",
+              help="Subgroup type, e.g. D6, C12, T, O, D4h. Needed when several types have the same rate.")
+@out_option
+@click.option("--catalog", "catalog", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt].")
+@click.option("--force", is_flag=True, help="Rebuild and replace files that exist, even up-to-date ones.")
+@json_option
+@click.pass_context
+def build_command(ctx: click.Context, group: str | None, rate: int | None, subgroup: str | None, out: str,
+                  catalog: Path | None, force: bool, as_json: bool) -> None:
+    """Build operators and write them to OUT as <G>-<H>.h5 (HDF5).
+
+    GROUP is C<N>, D<N>, O, Oh, I or Ih; name H with --subgroup TYPE, or give only --rate R and the
+    least-aliasing subgroup of index R is chosen (smallest tr(P L); ties: type name, then element
+    indices). GROUP may also be written G>H (e.g. 'D12>D6', quoted) or G-H (D12-D6).
+
+    Without GROUP, every operator of the catalog (OUT/catalog.txt) is built; up-to-date files are
+    kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
+    Laplacian grading, FFT for cyclic groups) before it is written: a failure writes nothing and
+    exits with status 1.
+
+    \b
+    Examples:
+      gscli build D12 --rate 2             # chooses D6 or C12 by least aliasing
+      gscli build D12 --subgroup C12
+      gscli build O --rate 2 --json        # O > T
+      gscli build --out /tmp/ops --force   # the catalog, rebuilt elsewhere
+    """
+    folder = Path(out)
+    if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT and not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+    err = stderr_console()
+    if group is None:
+        if rate is not None or subgroup is not None:
+            raise click.UsageError("--rate and --subgroup need a GROUP (without GROUP the catalog is built)")
+        specs = read_catalog(catalog if catalog is not None else folder / "catalog.txt")
+        if not folder.is_dir():
+            raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=as_json and not err.is_terminal) as bar:
+            task = bar.add_task("building", total=len(specs))
+
+            def progress(spec: OperatorSpec, result: BuildResult | None) -> None:
+                if result is None:
+                    bar.update(task, description=f"building {spec}")
+                else:
+                    bar.advance(task)
+
+            results = build_catalog(specs, out=folder, force=force, progress=progress)
+    else:
+        if catalog is not None:
+            raise click.UsageError("--catalog is only used without GROUP")
+        parsed = parse_group_or_operator(group)
+        sub = SubgroupSpec.parse(subgroup) if subgroup is not None else None
+        if isinstance(parsed, OperatorSpec):
+            if sub is not None and sub != parsed.subgroup:
+                raise click.UsageError(f"GROUP {group!r} names subgroup {parsed.subgroup} but --subgroup is {sub}")
+            parsed, sub = parsed.group, parsed.subgroup
+        if rate is None and sub is None:
+            raise click.UsageError(f"give --rate R or --subgroup TYPE for {parsed} (see: gscli subgroups {parsed})")
+        with err.status(f"building {parsed}", spinner="dots") if err.is_terminal else _null():
+            results = [build(parsed, rate, sub, out=folder, force=force)]
+    if as_json:
+        print_json({"store": str(folder), "operators": [r.as_dict() for r in results]})
+        return
+    console = stdout_console()
+    console.print(_results_table(results))
+    if group is not None and results[0].selection:
+        console.print(f"subgroup {results[0].spec.subgroup}: {results[0].selection}")
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,58 @@
+"""``gscli subgroups``: what a group can be downsampled to, and at what aliasing cost."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from gscli.build import candidates, select_subgroup
+from gscli.cli import main
+from gscli.cli._common import json_option, print_json, stdout_console
+from gscli.specs import GroupSpec
+
+
+def subgroup_rows(group: GroupSpec) -> list[dict]:
+    """One row per (rate, subgroup type): number of copies, least cost, and whether --rate picks it."""
+    rows: dict[tuple[int, str], dict] = {}
+    for c in candidates(group):
+        rate = group.order // c.subgroup.order
+        row = rows.setdefault((rate, c.subgroup.type), {
+            "rate": rate, "subgroup": c.subgroup.type, "order": c.subgroup.order,
+            "copies": 0, "aliasing_cost": c.cost, "chosen_for_rate": False,
+        })
+        row["copies"] += 1
+        row["aliasing_cost"] = min(row["aliasing_cost"], c.cost)
+    for rate in sorted({r for r, _ in rows}):
+        chosen, _ = select_subgroup(group, rate=rate)
+        rows[(rate, chosen.subgroup.type)]["chosen_for_rate"] = True
+    for row in rows.values():
+        row["aliasing_cost"] = round(abs(row["aliasing_cost"]) if abs(row["aliasing_cost"]) < 1e-9 else row["aliasing_cost"], 9)
+    return sorted(rows.values(), key=lambda r: (r["rate"], r["aliasing_cost"], r["subgroup"]))
+
+
+@main.command("subgroups")
+@click.argument("group", metavar="GROUP")
+@json_option
+def subgroups_command(group: str, as_json: bool) -> None:
+    """List every (rate, subgroup type) GROUP can be downsampled to.
+
+    For each: how many copies of that type G holds, the least aliasing cost tr(P L) among them (the
+    Laplacian energy the anti-aliased space keeps: smaller is smoother), and which type
+    `gscli build GROUP --rate R` picks.
+
+    \b
+    Example:
+      gscli subgroups D12
+    """
+    spec = GroupSpec.parse(group)
+    rows = subgroup_rows(spec)
+    if as_json:
+        print_json({"group": str(spec), "order": spec.order, "subgroups": rows})
+        return
+    table = Table(title=f"subgroups of {spec} (|G| = {spec.order})", title_justify="left")
+    for col in ("rate", "subgroup", "|H|", "copies", "aliasing cost tr(PL)", "--rate picks"):
+        table.add_column(col, justify="right" if col not in ("subgroup",) else "left")
+    for r in rows:
+        table.add_row(str(r["rate"]), r["subgroup"], str(r["order"]), str(r["copies"]), f"{r['aliasing_cost']:.6g}",
+                      "✓" if r["chosen_for_rate"] else "")
+    stdout_console().print(table)

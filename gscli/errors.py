@@ -1,0 +1,59 @@
+"""Exceptions raised by gscli.
+
+Library code raises these; only the command-line layer turns them into messages and exit codes
+(usage errors exit with 2, failures with 1).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GscliError",
+    "SpecError",
+    "SubgroupError",
+    "SizeError",
+    "FormatError",
+    "CheckError",
+    "StoreError",
+    "DependencyError",
+]
+
+
+class GscliError(Exception):
+    """Base class of every error gscli raises on purpose."""
+
+    #: Exit status the command line uses for this error.
+    exit_code: int = 1
+
+
+class SpecError(GscliError, ValueError):
+    """A group, subgroup or operator spec string is malformed or names nothing we support."""
+
+    exit_code = 2
+
+
+class SubgroupError(GscliError, ValueError):
+    """The requested rate or subgroup type does not exist in the group."""
+
+    exit_code = 2
+
+
+class SizeError(GscliError, ValueError):
+    """The group is too large to build operators for in memory."""
+
+    exit_code = 2
+
+
+class FormatError(GscliError):
+    """An operator file is missing, unreadable, corrupted, foreign or of a newer format."""
+
+
+class CheckError(GscliError):
+    """A computed operator failed one of its guarantees; nothing was written."""
+
+
+class StoreError(GscliError):
+    """The operator store (output folder) cannot be used: missing, not writable, or the file exists."""
+
+
+class DependencyError(GscliError):
+    """An optional dependency (escnn) is needed but not installed or broken."""

@@ -1,0 +1,189 @@
+"""Group, subgroup and operator specs: short strings that parse into immutable values.
+
+Every spec prints back to the string it was parsed from (in canonical form), so
+``parse(str(spec)) == spec`` always holds::
+
+    >>> GroupSpec.parse("D12")
+    GroupSpec('D12')
+    >>> GroupSpec.parse("D12").order
+    24
+    >>> OperatorSpec.parse("D12>D6").rate
+    2
+    >>> OperatorSpec.parse("Oh-O").stem
+    'Oh-O'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gscli.errors import SpecError
+
+__all__ = ["GroupSpec", "SubgroupSpec", "OperatorSpec", "GROUP_FAMILIES", "MAX_GROUP_ORDER"]
+
+#: Group families gscli builds, with the grammar of their spec strings.
+GROUP_FAMILIES = {
+    "C": "cyclic C_N, e.g. C8 (N rotations)",
+    "D": "dihedral D_N, e.g. D12 (2N elements: N rotations, N reflections)",
+    "O": "octahedral rotations O (24)",
+    "Oh": "full octahedral O_h (48)",
+    "I": "icosahedral rotations I (60)",
+    "Ih": "full icosahedral I_h (120)",
+}
+
+#: Largest group order gscli will build: dense |G| x |G| float64 operators stay below ~150 MiB each.
+MAX_GROUP_ORDER = 4096
+
+_GROUP_RE = re.compile(r"(?P<family>[CD])(?P<n>[1-9][0-9]{0,5})|(?P<fixed>Oh|O|Ih|I)")
+_ALLOWED_GROUPS = "C<N>, D<N> (N >= 1), O, Oh, I or Ih"
+
+# Subgroup types: planar (C_N, D_N) and the Schoenflies point groups found inside O, O_h, I, I_h.
+_SUB_RE = re.compile(
+    r"(?P<cd>[CD])(?P<n>[1-9][0-9]{0,5})(?P<suffix>[hvd]?)"
+    r"|S(?P<s>[1-9][0-9]{0,5})"
+    r"|(?P<fixed>Ci|Cs|Td|Th|Oh|Ih|T|O|I)"
+)
+_ALLOWED_SUBGROUPS = (
+    "C<n>, D<n>, and for O/Oh/I/Ih the Schoenflies types C<n>h, C<n>v, D<n>h, D<n>d, S<2n>, "
+    "Ci, Cs, T, Td, Th, O, Oh, I, Ih"
+)
+_FIXED_ORDERS = {"Ci": 2, "Cs": 2, "T": 12, "Td": 24, "Th": 24, "O": 24, "Oh": 48, "I": 60, "Ih": 120}
+# Spellings that name the same point group as a canonical one.
+_ALIASES = {"C1h": "Cs", "C1v": "Cs", "S2": "Ci"}
+
+
+def _need_str(text: object, what: str) -> str:
+    if not isinstance(text, str):
+        raise SpecError(f"{what} spec must be a string, got {type(text).__name__} {text!r}")
+    return text.strip()
+
+
+@dataclass(frozen=True, order=True)
+class GroupSpec:
+    """A finite group gscli can build: ``C<N>``, ``D<N>``, ``O``, ``Oh``, ``I`` or ``Ih``."""
+
+    family: str
+    n: int = 0
+
+    @classmethod
+    def parse(cls, text: object) -> GroupSpec:
+        s = _need_str(text, "group")
+        m = _GROUP_RE.fullmatch(s)
+        if m is None:
+            hint = ""
+            if s.lower() in {"c", "d"} or re.fullmatch(r"[cdCD]-?[0-9]+", s):
+                hint = " (N must be a positive integer, family letter upper-case, e.g. 'C8')"
+            elif s.lower() in {"o", "oh", "i", "ih"}:
+                hint = f" (did you mean {s[0].upper() + s[1:].lower()!r}?)"
+            raise SpecError(f"unknown group {s!r}{hint}; allowed: {_ALLOWED_GROUPS}")
+        if m.group("fixed"):
+            return cls(m.group("fixed"))
+        return cls(m.group("family"), int(m.group("n")))
+
+    def __post_init__(self) -> None:
+        if self.family not in GROUP_FAMILIES:
+            raise SpecError(f"unknown group family {self.family!r}; allowed: {', '.join(GROUP_FAMILIES)}")
+        if self.family in "CD" and (not isinstance(self.n, int) or self.n < 1):
+            raise SpecError(f"group {self.family}{self.n}: N must be an integer >= 1")
+        if self.family not in "CD" and self.n != 0:
+            raise SpecError(f"group {self.family} takes no N (got {self.n})")
+
+    @property
+    def order(self) -> int:
+        """Number of elements |G|."""
+        return {"C": self.n, "D": 2 * self.n, "O": 24, "Oh": 48, "I": 60, "Ih": 120}[self.family]
+
+    @property
+    def planar(self) -> bool:
+        """True for the planar families C_N and D_N (subgroups are C_M and D_M)."""
+        return self.family in ("C", "D")
+
+    def __str__(self) -> str:
+        return f"{self.family}{self.n}" if self.family in "CD" else self.family
+
+    def __repr__(self) -> str:
+        return f"GroupSpec({str(self)!r})"
+
+
+@dataclass(frozen=True, order=True)
+class SubgroupSpec:
+    """The type of a subgroup, e.g. ``C4``, ``D6``, ``T``, ``Td``, ``D4h``."""
+
+    name: str
+
+    @classmethod
+    def parse(cls, text: object) -> SubgroupSpec:
+        s = _need_str(text, "subgroup")
+        s = _ALIASES.get(s, s)
+        if _SUB_RE.fullmatch(s) is None:
+            raise SpecError(f"unknown subgroup type {s!r}; allowed: {_ALLOWED_SUBGROUPS}")
+        return cls(s)
+
+    def __post_init__(self) -> None:
+        m = _SUB_RE.fullmatch(self.name) if isinstance(self.name, str) else None
+        if m is None or self.name in _ALIASES:
+            raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
+        if m.group("s") is not None and int(m.group("s")) % 2:
+            raise SpecError(f"subgroup type {self.name!r}: S<k> needs an even k (S4, S6, ...)")
+
+    @property
+    def order(self) -> int:
+        """Number of elements |H| of a group of this type."""
+        m = _SUB_RE.fullmatch(self.name)
+        assert m is not None
+        if m.group("fixed"):
+            return _FIXED_ORDERS[m.group("fixed")]
+        if m.group("s"):
+            return int(m.group("s"))
+        n = int(m.group("n"))
+        factor = {("C", ""): 1, ("C", "h"): 2, ("C", "v"): 2, ("D", ""): 2, ("D", "h"): 4, ("D", "d"): 4}
+        key = (m.group("cd"), m.group("suffix"))
+        if key not in factor:
+            raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
+        return factor[key] * n
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"SubgroupSpec({self.name!r})"
+
+
+@dataclass(frozen=True, order=True)
+class OperatorSpec:
+    """A (group, subgroup type) pair, written ``G>H`` (or ``G-H``, the file-name form), e.g. ``D12>D6``."""
+
+    group: GroupSpec
+    subgroup: SubgroupSpec
+
+    @classmethod
+    def parse(cls, text: object) -> OperatorSpec:
+        s = _need_str(text, "operator")
+        parts = re.split(r"\s*[>-]\s*", s)
+        if len(parts) != 2 or not all(parts):
+            raise SpecError(f"operator spec {s!r} must be GROUP>SUBGROUP (or GROUP-SUBGROUP), e.g. 'D12>D6'")
+        return cls(GroupSpec.parse(parts[0]), SubgroupSpec.parse(parts[1]))
+
+    def __post_init__(self) -> None:
+        g, h = self.group.order, self.subgroup.order
+        if g % h:
+            raise SpecError(
+                f"operator {self}: |{self.subgroup}| = {h} does not divide |{self.group}| = {g}"
+            )
+
+    @property
+    def rate(self) -> int:
+        """Downsampling rate R = |G| / |H|."""
+        return self.group.order // self.subgroup.order
+
+    @property
+    def stem(self) -> str:
+        """File name stem, ``G-H`` (only letters and digits, so it can never leave the store folder)."""
+        return f"{self.group}-{self.subgroup}"
+
+    def __str__(self) -> str:
+        return f"{self.group}>{self.subgroup}"
+
+    def __repr__(self) -> str:
+        return f"OperatorSpec({str(self)!r})"
