@@ -182,7 +182,7 @@ def _planar_subgroups(spec: GroupSpec, order: int | None) -> list[Subgroup]:
         h_spec = GroupSpec("C", H.order()) if H.order() == 1 or type(H).__name__ == "CyclicGroup" else None
         h_spec = h_spec or GroupSpec("D", H.order() // 2)
         table = load_group(h_spec).cayley
-        result.append(Subgroup(type_name, nodes, table, 0, f"escnn {spec.family}{spec.n}.subgroup({sg_id!r})"))
+        result.append(Subgroup(type_name, nodes, table, 0, f"escnn {spec.family}{spec.n}.subgroup({sg_id!r})", sg_id))
     return result
 
 

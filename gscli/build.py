@@ -189,6 +189,7 @@ class BuiltOperator:
             "group_identity": int(self.group.identity),
             "subgroup_identity": int(self.subgroup.identity),
             "subgroup_source": self.subgroup.source,
+            "escnn_subgroup_id": json.dumps(self.subgroup.escnn_id),
             "selection": self.selection,
             "solver": SOLVER,
             "solver_band_tol": BAND_TOL,

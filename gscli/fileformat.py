@@ -15,7 +15,8 @@ Layout (``format = "gscli-operator"``, ``format_version = 1``)::
     /group_matrices    (n, 3, 3) float64  standard representation (point groups only)
 
 Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate``, ``group_order``,
-``subgroup_order``, ``group_identity``, ``subgroup_identity``, ``subgroup_source``, ``selection``,
+``subgroup_order``, ``group_identity``, ``subgroup_identity``, ``subgroup_source``,
+``escnn_subgroup_id`` (JSON: escnn's id of H in G for planar groups, e.g. ``[0, 6]``, else ``null``), ``selection``,
 ``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``checks`` (JSON list of the
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
 ``h5py_version``, and ``checksum`` = ``sha256:<hex>`` of every dataset (name, dtype, shape, bytes).

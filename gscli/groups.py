@@ -111,6 +111,7 @@ class Subgroup:
     cayley: np.ndarray
     identity: int
     source: str
+    escnn_id: object = None  # escnn's subgroup id in G (planar groups), for gspace.restrict
 
     @property
     def order(self) -> int:

@@ -12,7 +12,7 @@ from rich.console import Console
 from gscli.errors import SpecError
 from gscli.specs import GroupSpec, OperatorSpec
 
-STORE_ENV = "GSCLI_STORE"
+from gscli.store import STORE_ENV
 
 out_option = click.option(
     "--out",
