@@ -126,6 +126,9 @@ class SubgroupSpec:
             raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
         if m.group("s") is not None and int(m.group("s")) % 2:
             raise SpecError(f"subgroup type {self.name!r}: S<k> needs an even k (S4, S6, ...)")
+        if m.group("cd") == "C" and m.group("suffix") == "d":
+            raise SpecError(f"unknown subgroup type {self.name!r} (C<n> takes the suffix h or v, not d); "
+                            f"allowed: {_ALLOWED_SUBGROUPS}")
 
     @property
     def order(self) -> int:
