@@ -91,7 +91,7 @@ def _rates_available(group: GroupSpec) -> dict[int, list[str]]:
 
 
 def _describe_available(group: GroupSpec) -> str:
-    return "; ".join(f"R={r}: {', '.join(types)}" for r, types in _rates_available(group).items())
+    return "; ".join(f"R={r}: {', '.join(sorted(types))}" for r, types in _rates_available(group).items())
 
 
 def select_subgroup(
@@ -308,7 +308,7 @@ def build(
     remove_stale_temporaries(folder)
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
-    if subgroup is not None and not force:  # the file name is known: skip the work if it is current
+    if subgroup is not None and not force and group.order % subgroup.order == 0:  # known file: skip if current
         spec = OperatorSpec(group, subgroup)
         path = folder / f"{spec.stem}.h5"
         if (rate is None or rate == spec.rate) and is_up_to_date(path, spec):
