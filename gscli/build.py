@@ -234,6 +234,7 @@ class BuildResult:
     selection: str = ""
     checks: list[dict] = field(default_factory=list)
     checksum: str = ""
+    bands: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -244,8 +245,19 @@ class BuildResult:
             "seconds": round(self.seconds, 4),
             "selection": self.selection,
             "checksum": self.checksum,
+            "bands": self.bands,
             "checks": self.checks,
         }
+
+
+def _bands_of(bands: np.ndarray) -> list[dict]:
+    return [{"eigenvalue": float(b["eigenvalue"]), "dimension": int(b["dimension"]), "kept": int(b["kept"])} for b in bands]
+
+
+def _result_from_file(spec: OperatorSpec, path: Path, start: float) -> BuildResult:
+    data = read_operator(path)
+    return BuildResult(spec, path, "up-to-date", time.perf_counter() - start, str(data.attrs.get("selection", "")),
+                       data.checks, data.attrs["checksum"], _bands_of(data["bands"]))
 
 
 def is_up_to_date(path: Path, spec: OperatorSpec) -> bool:
@@ -282,12 +294,12 @@ def _write(op: BuiltOperator, folder: Path, force: bool, start: float) -> BuildR
     existed = path.exists()
     if existed and not force:
         if is_up_to_date(path, op.spec):
-            return BuildResult(op.spec, path, "up-to-date", time.perf_counter() - start, op.selection,
-                               [c.as_dict() for c in op.checks], read_operator(path).attrs["checksum"])
+            return _result_from_file(op.spec, path, start)
         raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator; pass --force to replace it")
-    checksum = write_operator(path, op.arrays(), op.attrs())
+    arrays = op.arrays()
+    checksum = write_operator(path, arrays, op.attrs())
     return BuildResult(op.spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
-                       op.selection, [c.as_dict() for c in op.checks], checksum)
+                       op.selection, [c.as_dict() for c in op.checks], checksum, _bands_of(arrays["bands"]))
 
 
 def build(
@@ -312,9 +324,7 @@ def build(
         spec = OperatorSpec(group, subgroup)
         path = folder / f"{spec.stem}.h5"
         if (rate is None or rate == spec.rate) and is_up_to_date(path, spec):
-            data = read_operator(path)
-            return BuildResult(spec, path, "up-to-date", time.perf_counter() - start,
-                               str(data.attrs.get("selection", "")), data.checks, data.attrs["checksum"])
+            return _result_from_file(spec, path, start)
     op = build_operator(group, rate, subgroup)
     return _write(op, folder, force, start)
 

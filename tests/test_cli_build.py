@@ -220,3 +220,14 @@ def test_module_entry_point() -> None:
 
     r = subprocess.run([sys.executable, "-m", "gscli", "--version"], capture_output=True, text=True, check=True)
     assert r.stdout.strip().endswith("0.1.0")
+
+
+def test_json_reports_every_band(tmp_path: Path) -> None:
+    doc = json.loads(run("build", "C8", "-s", "C4", "--out", str(tmp_path), "--json").stdout)
+    bands = doc["operators"][0]["bands"]
+    # cycle graph C8: eigenvalues 2 - 2cos(2 pi k / 8); C4 keeps k = 0, +-1 and the cosine of k = 2
+    expected = [(2 - 2 * np.cos(2 * np.pi * k / 8), dim) for k, dim in [(0, 1), (1, 2), (2, 2), (3, 2), (4, 1)]]
+    assert [(round(b["eigenvalue"], 12), b["dimension"]) for b in bands] == [(round(e, 12), d) for e, d in expected]
+    assert [b["kept"] for b in bands] == [1, 2, 1, 0, 0]
+    again = json.loads(run("build", "C8", "-s", "C4", "--out", str(tmp_path), "--json").stdout)
+    assert again["operators"][0]["bands"] == bands

@@ -28,7 +28,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a mach
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """Tables on stdout; 120 columns when stdout is not a terminal (pipes, files, tests)."""
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
 
 
 def stderr_console() -> Console:
