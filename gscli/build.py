@@ -206,9 +206,9 @@ def build_operator(
 ) -> BuiltOperator:
     """Choose the subgroup, solve for P, D and U in float64, and measure every check.
 
-    >>> op = build_operator("D12", subgroup="D6")   # doctest: +SKIP
-    >>> op.spec, op.ok                              # doctest: +SKIP
-    (OperatorSpec('D12>D6'), True)
+    >>> op = build_operator("D12", subgroup="D6")
+    >>> op.spec, op.ok, op.solution.downsample.shape
+    (OperatorSpec('D12>D6'), True, (12, 24))
     """
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
