@@ -32,6 +32,7 @@ __all__ = [
     "BuildResult",
     "candidates",
     "select_subgroup",
+    "choose",
     "build_operator",
     "build",
     "build_catalog",
@@ -94,6 +95,16 @@ def _describe_available(group: GroupSpec) -> str:
     return "; ".join(f"R={r}: {', '.join(sorted(types))}" for r, types in _rates_available(group).items())
 
 
+def choose(pool: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
+    """The selection rule: least tr(P L); ties by type name, then sorted element indices.
+
+    Returns the chosen candidate and every candidate tied with it on cost.
+    """
+    best = min(c.cost for c in pool)
+    tied = [c for c in pool if c.cost <= best + _TIE * max(1.0, abs(best))]
+    return min(tied, key=lambda c: (c.subgroup.type, c.subgroup.key)), tied
+
+
 def select_subgroup(
     group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None
 ) -> tuple[Candidate, str]:
@@ -129,9 +140,7 @@ def select_subgroup(
     if not pool:
         what = f"of type {subgroup}" if subgroup is not None else f"of index {rate}"
         raise SubgroupError(f"{group} has no subgroup {what}; available: {_describe_available(group)}")
-    best = min(c.cost for c in pool)
-    tied = [c for c in pool if c.cost <= best + _TIE * max(1.0, abs(best))]
-    chosen = min(tied, key=lambda c: (c.subgroup.type, c.subgroup.key))
+    chosen, tied = choose(pool)
     types = sorted({c.subgroup.type for c in pool})
     reason = (
         f"least aliasing: tr(PL) = {abs(chosen.cost):.6g}, the smallest among {len(pool)} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from gscli.build import candidates, select_subgroup
+from gscli.build import candidates, choose
 from gscli.cli import main
 from gscli.cli._common import json_option, print_json, stdout_console
 from gscli.specs import GroupSpec
@@ -14,7 +14,8 @@ from gscli.specs import GroupSpec
 def subgroup_rows(group: GroupSpec) -> list[dict]:
     """One row per (rate, subgroup type): number of copies, least cost, and whether --rate picks it."""
     rows: dict[tuple[int, str], dict] = {}
-    for c in candidates(group):
+    everything = candidates(group)
+    for c in everything:
         rate = group.order // c.subgroup.order
         row = rows.setdefault((rate, c.subgroup.type), {
             "rate": rate, "subgroup": c.subgroup.type, "order": c.subgroup.order,
@@ -23,7 +24,7 @@ def subgroup_rows(group: GroupSpec) -> list[dict]:
         row["copies"] += 1
         row["aliasing_cost"] = min(row["aliasing_cost"], c.cost)
     for rate in sorted({r for r, _ in rows}):
-        chosen, _ = select_subgroup(group, rate=rate)
+        chosen, _ = choose([c for c in everything if c.subgroup.order * rate == group.order])
         rows[(rate, chosen.subgroup.type)]["chosen_for_rate"] = True
     for row in rows.values():
         row["aliasing_cost"] = round(abs(row["aliasing_cost"]) if abs(row["aliasing_cost"]) < 1e-9 else row["aliasing_cost"], 9)
