@@ -74,14 +74,15 @@ def _response_cyclic(ax, data: OperatorData) -> None:
     ax.axhline(1.0, color=_PLAIN_COLOR, lw=1.5, ls=":", label="plain subsampling (no filter)")
     ax.step(k, ideal, where="mid", color="black", lw=1.2, ls="--", label=f"ideal low-pass, cutoff M/2 = {m / 2:g}")
     ax.plot(k, gain, "o", color=_OPERATOR_COLOR, ms=7, label=r"operator: $\|P\,\phi_k\|^2$")
-    ax.axvspan(m / 2, k.max() + 0.5, color=_PLAIN_COLOR, alpha=0.08)
-    ax.axvspan(k.min() - 0.5, -m / 2, color=_PLAIN_COLOR, alpha=0.08, label=f"|k| > M/2: aliased by subsampling to C{m}")
+    edge = np.floor(m / 2) + 0.5  # between the last kept frequency and the first one above M/2
+    ax.axvspan(edge, k.max() + 0.5, color=_PLAIN_COLOR, alpha=0.08)
+    ax.axvspan(k.min() - 0.5, -edge, color=_PLAIN_COLOR, alpha=0.08, label=f"|k| > M/2: aliased by subsampling to C{m}")
     ax.set_xlim(k.min() - 0.5, k.max() + 0.5)
-    ax.set_ylim(-0.05, 1.25)
+    ax.set_ylim(-0.05, 1.6)
     ax.set_xlabel(f"Fourier frequency k on {data.attrs['group']}")
     ax.set_ylabel("energy gain")
     ax.set_title("(b) Anti-aliasing response vs the ideal low-pass", fontsize=11)
-    ax.legend(fontsize=7.5, loc="upper right")
+    ax.legend(fontsize=7.5, loc="upper center", ncol=2)
 
 
 def _response_bands(ax, frequencies: np.ndarray, kept_fraction: np.ndarray, folded_plain: np.ndarray) -> None:

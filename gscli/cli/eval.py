@@ -70,7 +70,8 @@ def _summary_table(reports: list[EvalReport]) -> Table:
         recon = f"{first.reconstruction_plain:.2f} -> {first.reconstruction_operator:.2f}" if first else ""
         alias = f"{first.aliasing_plain:.2g} -> {first.aliasing_operator:.0g}" if first else ""
         verdict = "[green]ok[/]" if r.passed else "[bold red]FAILED[/]"
-        table.add_row(escape(r.operator or "") or r.path.name, f"{passed}/{len(r.checks)}", worst, recon, alias, f"{r.seconds:.2f}", verdict)
+        table.add_row(escape(r.operator or "") or r.path.name, f"{passed}/{len(r.checks)}", worst, recon, alias,
+                      f"{r.seconds:.2f}", verdict)
     return table
 
 

@@ -15,20 +15,21 @@ from gscli.cli._common import json_option, print_json, stdout_console
 from gscli.inspect import summarize
 
 
-def _elements_table(summary: dict[str, Any]) -> Table:
+def _elements_table(summary: dict[str, Any], width: int) -> Table:
+    """H's elements in H's order, in as many side-by-side column groups (of about 20 rows) as fit in ``width``."""
     elements = summary["elements"]
-    per_column = 20
-    groups = max(1, -(-len(elements) // per_column))
-    rows = -(-len(elements) // groups)
-    table = Table(title=f"elements of {summary['subgroup']} inside {summary['group']} (in {summary['subgroup']}'s order)",
-                  title_justify="left")
     planar = any(e["name_in_h"] != e["name"] for e in elements)
+    group_width = 14 + max(len(e["name"]) for e in elements) + (max(len(e["name_in_h"]) for e in elements) + 3) * planar
+    groups = max(1, min(-(-len(elements) // 20), width // group_width))
+    rows = -(-len(elements) // groups)
+    title = f"elements of {summary['subgroup']} inside {summary['group']} (in {summary['subgroup']}'s order)"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     for _ in range(groups):
         table.add_column("h", justify="right", style="dim")
         if planar:
             table.add_column(f"in {summary['subgroup']}")
-        table.add_column(f"index in {summary['group']}", justify="right")
-        table.add_column(f"element of {summary['group']}")
+        table.add_column("in G", justify="right")
+        table.add_column(f"element of {summary['group']}", no_wrap=True)
     for r in range(rows):
         cells: list[str] = []
         for c in range(groups):
@@ -61,10 +62,12 @@ def _facts(summary: dict[str, Any]) -> Table:
     table.add_column()
     status = "[green]verified[/]" if ck["status"] == "verified" else f"[red]MISMATCH[/] (computed {ck['computed']})"
     stored = summary["stored_checks"]
+    cost = summary["aliasing_cost"]
     rows = [
         ("reconstruction", f"||U||_2 = {c['upsample_norm']:.6g}; smallest singular value of S on V = "
-                           f"{c['sampling_sigma_min']:.6g} (largest {c['sampling_sigma_max']:.6g}, condition {c['sampling_condition']:.4g})"),
-        ("aliasing cost", "tr(P L) = " + (f"{summary['aliasing_cost']:.6g}" if summary["aliasing_cost"] is not None else "not stored")),
+                           f"{c['sampling_sigma_min']:.6g} (largest {c['sampling_sigma_max']:.6g}, "
+                           f"condition {c['sampling_condition']:.4g})"),
+        ("aliasing cost", "tr(P L) = " + (f"{cost:.6g}" if cost is not None else "not stored")),
         ("generators", ", ".join(summary["generators"])),
         ("selection", str(p.get("selection", ""))),
         ("subgroup source", str(p.get("subgroup_source", ""))),
@@ -110,7 +113,7 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     title = (f"[bold]{summary['operator']}[/]: {summary['group']} (|G| = {summary['group_order']}) -> "
              f"{summary['subgroup']} (|H| = {summary['subgroup_order']}), rate {summary['rate']}")
     console.print(Panel(Group(_facts(summary)), title=title, title_align="left", subtitle=summary["file"]))
-    console.print(_elements_table(summary))
+    console.print(_elements_table(summary, console.width))
     console.print(_bands_table(summary))
     if plot is not None:
         console.print(f"plot written to {summary['plot']}")
