@@ -2,7 +2,7 @@
 
 Two parts:
 
-* :func:`check_file`: every guarantee of DESIGN §4, recomputed from the stored arrays with
+* :func:`check_file`: every guarantee of an operator, recomputed from the stored arrays with
   :func:`gscli.checks.check_operator` (projector, reconstruction, H-equivariance for every h,
   character, Laplacian grading, FFT for cyclic groups), plus the consistency of what the file
   says about itself (group tables, basis, band table, aliasing cost) and the float32 checks
@@ -26,7 +26,7 @@ import gzip
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +255,7 @@ def _float32_checks(data: OperatorData, seed: int) -> list[Check]:
     def act(v: torch.Tensor, table_row: np.ndarray, k: int) -> torch.Tensor:
         """lambda(g) on the group axis: value at x moves to g x."""
         grouped = v.reshape(batch, channels, k, -1)
-        out = torch.empty_like(grouped)
+        out = torch.zeros_like(grouped)
         out[:, :, torch.from_numpy(table_row)] = grouped
         return out.reshape(v.shape)
 
@@ -430,9 +430,10 @@ def grid_transform(images: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         A signed permutation matrix (rotation by a multiple of 90 degrees, or a flip on an axis at
         a multiple of 45 degrees).
     """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (2, 2) or not _grid_exact(matrix):
+        raise ValueError(f"not an exact grid transform (a signed 2x2 permutation matrix): {matrix.tolist()}")
     m = np.rint(matrix).astype(np.int64)
-    if np.abs(matrix - m).max() > 1e-9 or not np.array_equal(np.abs(m) @ np.ones(2, dtype=np.int64), [1, 1]):
-        raise ValueError(f"not an exact grid transform: {matrix.tolist()}")
     s = images.shape[-1]
     if images.shape[-2] != s:
         raise ValueError(f"images must be square, got {images.shape[-2:]}")
@@ -440,7 +441,7 @@ def grid_transform(images: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     # doubled coordinates are integers for every s
     x2 = (2 * idx - (s - 1))[None, :].repeat(s, 0)  # (i, j) -> 2x
     y2 = ((s - 1) - 2 * idx)[:, None].repeat(s, 1)  # (i, j) -> 2y
-    inv = np.rint(np.linalg.inv(m)).astype(np.int64)
+    inv = m.T  # a signed permutation matrix is orthogonal
     sx = inv[0, 0] * x2 + inv[0, 1] * y2
     sy = inv[1, 0] * x2 + inv[1, 1] * y2
     j = (sx + (s - 1)) // 2
@@ -489,7 +490,7 @@ def _act_g(features: np.ndarray, n: int, row: np.ndarray, plane: np.ndarray) -> 
     """Joint action on features (k, C * n, s, s): spatial transform, then fiber value at x moves to g x."""
     k, cn = features.shape[:2]
     moved = grid_transform(features, plane).reshape(k, cn // n, n, *features.shape[2:])
-    out = np.empty_like(moved)
+    out = np.zeros_like(moved)
     out[:, :, row] = moved
     return out.reshape(features.shape)
 
@@ -544,9 +545,8 @@ def _image_experiment(data: OperatorData, seed: int) -> tuple[SignalResult, list
             lhs = _apply_group_axis(matrix, moved)
             rhs = _act_g(_apply_group_axis(matrix, features), len(nodes), ch[h], plane[g])
             errors[label] = max(errors[label], _relmax(lhs - rhs, rhs))
-    result = SignalResult(**{**result.__dict__, "equivariance_plain": errors["plain"],
-                             "equivariance_operator": errors["operator"],
-                             "transforms": tuple(names[nodes[h]] for h in exact_h)})
+    result = replace(result, equivariance_plain=errors["plain"], equivariance_operator=errors["operator"],
+                     transforms=tuple(names[nodes[h]] for h in exact_h))
     checks.append(_check("features_equivariance", errors["operator"],
                          f"lift + operator under the joint action of the {len(exact_h)} grid-exact elements of H, relative"))
     return result, checks

@@ -158,8 +158,9 @@ def test_grid_transform_matches_escnn_convention() -> None:
     np.testing.assert_array_equal(grid_transform(img, np.diag([-1.0, 1.0])), img[:, ::-1])
     odd = np.random.default_rng(0).standard_normal((2, 5, 5))
     np.testing.assert_array_equal(grid_transform(odd, rot90), np.rot90(odd, 1, axes=(-2, -1)))
-    with pytest.raises(ValueError, match="not an exact grid transform"):
-        grid_transform(img, np.array([[0.8, -0.6], [0.6, 0.8]]))
+    for bad in ([[0.8, -0.6], [0.6, 0.8]], [[1.0, 0.0], [1.0, 0.0]]):
+        with pytest.raises(ValueError, match="not an exact grid transform"):
+            grid_transform(img, np.array(bad))
 
 
 def test_sample_images_are_real_and_distinct() -> None:

@@ -115,7 +115,7 @@ def eval_command(files: tuple[Path, ...], catalog: bool, out: str, signals: bool
     Examples:
       gscli eval operators/D12-D6.h5
       gscli eval --catalog                 # every file in operators/ (or $GSCLI_STORE)
-      gscli eval --catalog --out /tmp/ops --json
+      gscli eval --catalog --out ops --json
     """
     if catalog and files:
         raise click.UsageError("give FILEs or --catalog, not both")
