@@ -237,3 +237,43 @@ def subgroups(spec: GroupSpec, order: int | None = None) -> tuple[Subgroup, ...]
         type_name = classify_point_group(group, elements)
         found.append(_order_point_subgroup(spec, group, elements, type_name))
     return tuple(found)
+
+
+@lru_cache(maxsize=None)
+def planar_lift(spec: GroupSpec, channels: int, kernel_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random G-equivariant lifting convolution (escnn ``R2Conv``), exported as plain filters.
+
+    The convolution maps one scalar (trivial) field on the plane to ``channels`` regular fields of
+    G = C_N or D_N (escnn's ``rot2dOnR2(N)`` / ``flipRot2dOnR2(N)``); its weights are escnn's
+    default initialisation drawn under ``torch.manual_seed(seed)`` (the global torch generator is
+    left as it was).
+
+    Returns
+    -------
+    filters : ndarray of float64, shape (channels * |G|, 1, kernel_size, kernel_size)
+        The expanded filters; output channel ``c * |G| + i`` is field ``c`` at element ``g_i``.
+    plane : ndarray of float64, shape (|G|, 2, 2)
+        How each element acts on the plane (escnn's ``basespace_action``), in escnn's element order,
+        for coordinates (x, y) with x along the image columns and y pointing up the rows.
+    """
+    if not spec.planar:
+        raise ValueError(f"planar_lift needs C<N> or D<N>, not {spec}")
+    _escnn_group_module()
+    import torch
+
+    with _quiet():
+        from escnn import gspaces
+        from escnn import nn as enn
+
+        gspace = gspaces.rot2dOnR2(spec.n) if spec.family == "C" else gspaces.flipRot2dOnR2(spec.n)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            field_in = enn.FieldType(gspace, [gspace.trivial_repr])
+            field_out = enn.FieldType(gspace, channels * [gspace.regular_repr])
+            conv = enn.R2Conv(field_in, field_out, kernel_size=kernel_size, padding=kernel_size // 2, bias=False)
+        filters = conv.eval().export().weight.detach().to(torch.float64).numpy().copy()
+        group = gspace.fibergroup
+        plane = np.zeros((group.order(), 2, 2), dtype=np.float64)
+        for g in group.elements:
+            plane[_planar_index(spec, g)] = np.asarray(gspace.basespace_action(g), dtype=np.float64)
+    return filters, plane

@@ -1,0 +1,119 @@
+"""``gscli inspect``: what an operator file holds, in tables (and a PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+
+from gscli.cli import main
+from gscli.cli._common import json_option, print_json, stdout_console
+from gscli.inspect import summarize
+
+
+def _elements_table(summary: dict[str, Any], width: int) -> Table:
+    """H's elements in H's order, in as many side-by-side column groups (of about 20 rows) as fit in ``width``."""
+    elements = summary["elements"]
+    planar = any(e["name_in_h"] != e["name"] for e in elements)
+    group_width = 14 + max(len(e["name"]) for e in elements) + (max(len(e["name_in_h"]) for e in elements) + 3) * planar
+    groups = max(1, min(-(-len(elements) // 20), width // group_width))
+    rows = -(-len(elements) // groups)
+    title = f"elements of {summary['subgroup']} inside {summary['group']} (in {summary['subgroup']}'s order)"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    for _ in range(groups):
+        table.add_column("h", justify="right", style="dim")
+        if planar:
+            table.add_column(f"in {summary['subgroup']}")
+        table.add_column("in G", justify="right")
+        table.add_column(f"element of {summary['group']}", no_wrap=True)
+    for r in range(rows):
+        cells: list[str] = []
+        for c in range(groups):
+            i = c * rows + r
+            if i < len(elements):
+                e = elements[i]
+                cells += [str(e["h"])] + ([e["name_in_h"]] if planar else []) + [str(e["g"]), e["name"]]
+            else:
+                cells += [""] * (4 if planar else 3)
+        table.add_row(*cells)
+    return table
+
+
+def _bands_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="Laplacian bands (frequency = eigenvalue of the Cayley-graph Laplacian)", title_justify="left")
+    for col in ("frequency", "dimension", "kept", "kept fraction", "plain subsampling folds"):
+        table.add_column(col, justify="right")
+    for b in summary["bands"]:
+        style = "" if b["kept"] == b["dimension"] else "yellow" if b["kept"] else "dim"
+        folded = b.get("folded_plain")
+        table.add_row(f"{b['frequency']:.4f}", str(b["dimension"]), str(b["kept"]), f"{b['kept_fraction']:.2f}",
+                      "" if folded is None else f"{folded:.2f}", style=style)
+    return table
+
+
+def _facts(summary: dict[str, Any]) -> Table:
+    c, p, ck = summary["conditioning"], summary["provenance"], summary["checksum"]
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    status = "[green]verified[/]" if ck["status"] == "verified" else f"[red]MISMATCH[/] (computed {ck['computed']})"
+    stored = summary["stored_checks"]
+    cost = summary["aliasing_cost"]
+    rows = [
+        ("reconstruction", f"||U||_2 = {c['upsample_norm']:.6g}; smallest singular value of S on V = "
+                           f"{c['sampling_sigma_min']:.6g} (largest {c['sampling_sigma_max']:.6g}, "
+                           f"condition {c['sampling_condition']:.4g})"),
+        ("aliasing cost", "tr(P L) = " + (f"{cost:.6g}" if cost is not None else "not stored")),
+        ("generators", ", ".join(summary["generators"])),
+        ("selection", str(p.get("selection", ""))),
+        ("subgroup source", str(p.get("subgroup_source", ""))),
+        ("solver", f"{p.get('solver')} (band tol {p.get('solver_band_tol')}, rank tol {p.get('solver_rank_tol')})"),
+        ("versions", f"format {p.get('format_version')}, gscli {p.get('gscli_version')}, escnn {p.get('escnn_version')}, "
+                     f"numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}"),
+        ("checksum", f"{status} {ck['stored']}"),
+        ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
+                          + (f"; failed: {', '.join(stored['failed'])}" if stored["failed"] else "")
+                          + " (re-measure with: gscli eval FILE)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+@main.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
+              help="Also draw the spectrum, the anti-aliasing response and heat maps of D, U and P to a PNG.")
+@json_option
+def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
+    """Show what an operator FILE holds: group, subgroup, element order, bands, conditioning, provenance.
+
+    The checksum is recomputed and compared with the stored one (a damaged file is still shown,
+    marked MISMATCH). The numbers are the file's; `gscli eval FILE` re-checks every guarantee.
+
+    \b
+    Examples:
+      gscli inspect operators/D12-D6.h5
+      gscli inspect operators/C8-C4.h5 --plot c8.png
+      gscli inspect operators/O-T.h5 --json
+    """
+    summary = summarize(file)
+    if plot is not None:
+        from gscli.plots import plot_operator
+
+        summary["plot"] = str(plot_operator(file, plot))
+    if as_json:
+        print_json(summary)
+        return
+    console = stdout_console()
+    title = (f"[bold]{summary['operator']}[/]: {summary['group']} (|G| = {summary['group_order']}) -> "
+             f"{summary['subgroup']} (|H| = {summary['subgroup_order']}), rate {summary['rate']}")
+    console.print(Panel(Group(_facts(summary)), title=title, title_align="left", subtitle=summary["file"]))
+    console.print(_elements_table(summary, console.width))
+    console.print(_bands_table(summary))
+    if plot is not None:
+        console.print(f"plot written to {summary['plot']}")
