@@ -294,6 +294,6 @@ def rotation_name(m: np.ndarray) -> str:
     if np.allclose(scaled, np.round(scaled), atol=1e-6):
         text = ",".join(str(int(v)) for v in np.round(scaled))
     else:
-        text = ",".join(f"{v:.3f}" for v in axis)
+        text = ",".join(f"{0.0 if abs(v) < 5e-4 else v:.3f}" for v in axis)  # no "-0.000"
     body = f"{angle:.0f}° about ({text})"
     return f"{prefix}({body})" if prefix else body

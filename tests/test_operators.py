@@ -221,3 +221,16 @@ def test_point_group_subgroup_census() -> None:
 def test_t_inside_o_is_the_first_twelve_elements() -> None:
     op = built("O", "T")
     assert sorted(op.subgroup.nodes.tolist()) == list(range(12))
+
+
+@pytest.mark.parametrize("group", ["O", "Oh", "I", "Ih"])
+def test_element_names_are_distinct_and_readable(group: str) -> None:
+    g = _escnn.load_group(GroupSpec.parse(group))
+    names = g.element_names
+    assert len(set(names)) == g.order and names[g.identity] == "e"
+    assert not any("-0.000" in n for n in names)
+    for name, m in zip(names, g.matrices):
+        if name not in ("e", "-e"):
+            angle = float(name.lstrip("-(").split("°")[0])
+            r = m * np.sign(np.linalg.det(m))
+            assert abs(np.cos(np.radians(angle)) - (np.trace(r) - 1) / 2) <= 1e-9
