@@ -38,7 +38,7 @@ def is_geometric(x: Any) -> bool:
 
 
 def _escnn_group_name(spec: Any) -> str:
-    return _ESCNN_NAMES.get(spec.family, str(spec))
+    return _ESCNN_NAMES.get(str(spec), str(spec))
 
 
 def _error(message: str) -> Exception:

@@ -417,7 +417,8 @@ class GroupDownsample(nn.Module):
         if not isinstance(coset, Tensor) or coset.dtype not in (torch.int64, torch.int32) or coset.shape != (batch,):
             what = f"{coset.dtype} tensor of shape {tuple(coset.shape)}" if isinstance(coset, Tensor) else type(coset).__name__
             raise InputError(f"coset must be an int64 tensor of shape ({batch},), got {what}")
-        if coset.device.type == "cpu" and coset.numel() and (int(coset.min()) < 0 or int(coset.max()) >= self.rate):
+        checkable = coset.device.type == "cpu" and not torch.compiler.is_compiling()  # no device sync, no graph break
+        if checkable and coset.numel() and (int(coset.min()) < 0 or int(coset.max()) >= self.rate):
             raise InputError(f"coset indices must lie in 0..{self.rate - 1}, got {coset.tolist()}")
         size = math.prod(spatial)
         x = torch.matmul(up[coset.to(self._up_stack.device)].unsqueeze(1), y.reshape(batch, fields, m, size))
