@@ -105,13 +105,17 @@ class GroupDownsample(nn.Module):
     asks and are cast once per (dtype, device) and cached. Non-finite values pass through without
     an error: a NaN or inf in a field spreads to all |H| outputs of that field at that position.
 
-    *Canonicalization* (Xu et al., NeurIPS 2021). Per sample, pool the chosen field(s) over space
-    and fields into a vector p on G (summed in float64), take g* = argmax p (ties: lowest index),
-    and the coset c_k H holding g*; output :math:`y = D \lambda(c_k^{-1}) x` and k. Because
-    argmax(lambda(g) p) = g argmax(p), the coset moves with g, and ``upsample`` (which applies
-    :math:`\lambda(c_k) U`) makes downsample -> upsample commute with every g in G, not only H.
-    Exactly tied maxima break the equivariance (they take the lowest index). The per-sample
-    matrices are precomputed, one per coset; a call gathers them and runs one batched matmul.
+    *Canonicalization* (Xu et al., NeurIPS 2021). Per sample, sum the chosen field(s) over space
+    and fields into a vector p on G (accumulated in float32, float64 for float64 inputs), take
+    g* = argmax p (ties: lowest index) and the coset c_k H holding g*; output
+    :math:`y = D \lambda(c_k^{-1}) x` and k. Because argmax(lambda(g) p) = g argmax(p), the coset
+    moves with g, and ``upsample`` (which applies :math:`\lambda(c_k) U`) makes downsample ->
+    upsample commute with every g in G, not only H. Maxima tied exactly, or within the rounding
+    of the sums (a transformed input is summed in another order), can pick another coset and
+    break this; where the signal is itself invariant (e.g. bandlimited O_h -> O signals under
+    -I) either choice gives the same round trip. The per-coset matrices are precomputed; a call
+    reads the input once more for the sums, gathers one matrix per sample and runs one batched
+    matmul. Coset indices passed to ``upsample`` are range-checked on CPU in eager mode only.
 
     *state_dict.* D and U (float64) and ``subgroup_nodes`` are saved in the model's
     ``state_dict`` (``operator_down``, ``operator_up``, ``subgroup_nodes``), together with an
@@ -383,7 +387,8 @@ class GroupDownsample(nn.Module):
             x4c = x4[:, self.canonical_field : self.canonical_field + 1]
         else:
             x4c = x4
-        pooled = x4c.sum(dim=(1, 3), dtype=_master_dtype(x.device))  # (batch, n): G-equivariant
+        accumulate = torch.float64 if x.dtype == torch.float64 else torch.float32
+        pooled = x4c.sum(dim=3, dtype=accumulate).sum(dim=1)  # (batch, n): G-equivariant
         coset = self._coset_of[pooled.argmax(dim=1)]  # (batch,)
         y = torch.matmul(down[coset].unsqueeze(1), x4)  # (batch, 1, m, n) @ (batch, fields, n, size)
         return Canonicalized(y.reshape(batch, fields * m, *spatial), coset)
