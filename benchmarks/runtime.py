@@ -198,14 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
         return 0
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads, {heap}"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"cpu, {torch.get_num_threads()} threads, {heap}"
     print(f"gscli.nn runtime benchmark: {name}, {args.dtype}, torch {torch.__version__}, median of {args.repeat}")
     header = (f"{'case':8} {'shape':24} {'layer ms':>9} {'naive ms':>9} {'copy ms':>8} {'roof ms':>8} "
               f"{'naive/layer':>11} {'roof/layer':>10} {'GB/s':>6}" + (f" {'compiled ms':>11}" if args.compile else "")
               + (f" {'canonical ms':>12}" if args.canonicalize else ""))
     print(header)
     for r in results:
-        line = (f"{r.case:8} {str(r.shape):24} {r.layer_ms:9.3f} {r.naive_ms:9.2f} {r.copy_ms:8.3f} {r.roofline_ms:8.3f} "
+        line = (f"{r.case:8} {str(r.shape):24} {r.layer_ms:9.3f} {r.naive_ms:9.2f} {r.copy_ms:8.3f} "
+                f"{r.roofline_ms:8.3f} "
                 f"{r.speedup_vs_naive:10.1f}x {100 * r.roofline_fraction:9.0f}% {r.layer_gbps:6.1f}")
         if args.compile:
             line += f" {r.compiled_ms:11.3f}"

@@ -174,7 +174,8 @@ def test_geometric_tensor_without_base_space(store: Path, name: str) -> None:
     data = read_operator(path_of(store, name))
     gspace = gspaces.no_base_space(CASES[name][0]().fibergroup)
     layer = GroupDownsample.from_file(path_of(store, name))
-    x = enn.GeometricTensor(torch.randn(5, 3 * gspace.fibergroup.order()), enn.FieldType(gspace, [gspace.regular_repr] * 3))
+    field_type = enn.FieldType(gspace, [gspace.regular_repr] * 3)
+    x = enn.GeometricTensor(torch.randn(5, field_type.size), field_type)
     y = layer(x)
     h_space = sub_gspace(gspace, data)
     assert y.type == enn.FieldType(h_space, [h_space.regular_repr] * 3)
@@ -207,7 +208,8 @@ def test_geometric_tensor_errors(store: Path) -> None:
     with pytest.raises(InputError, match="holds irrep_0,0 fields; this layer .* takes only regular fields of D12"):
         layer(trivial)
     c8 = gspaces.rot2dOnR2(8)
-    with pytest.raises(InputError, match=r"fiber group C8 \(order 8\); this layer \(D12>D6\) needs regular fields of D12"):
+    wrong_group = r"fiber group C8 \(order 8\); this layer \(D12>D6\) needs regular fields of D12"
+    with pytest.raises(InputError, match=wrong_group):
         layer(enn.GeometricTensor(torch.randn(1, 8, 4, 4), enn.FieldType(c8, [c8.regular_repr])))
     fresh = GroupDownsample.from_file(path_of(store, "D12>D6"))
     d6 = d12.restrict((1, 6))[0]
