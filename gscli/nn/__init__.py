@@ -1,0 +1,17 @@
+"""Runtime: apply gscli operators inside torch models (torch, numpy and h5py only; never escnn).
+
+Typical use, with operator files in the store (``operators/`` or ``$GSCLI_STORE``)::
+
+    from gscli.nn import GroupDownsample
+
+    down = GroupDownsample.from_catalog("D12-D6")   # GroupDownsample(group=D12, subgroup=D6, rate=2, ...)
+    y = down(x)                                     # (batch, C*24, *spatial) -> (batch, C*12, *spatial)
+    x_back = down.upsample(y)
+
+See :class:`GroupDownsample` for shapes, dtypes, canonicalization, ``state_dict`` and escnn use.
+"""
+
+from gscli.nn._layer import FLOAT_DTYPES, Canonicalized, GroupDownsample, InputError
+from gscli.nn._source import OperatorBuiltWarning
+
+__all__ = ["GroupDownsample", "Canonicalized", "InputError", "OperatorBuiltWarning", "FLOAT_DTYPES"]

@@ -1,0 +1,168 @@
+"""escnn ``GeometricTensor`` support for the runtime layer, without importing escnn.
+
+A ``GeometricTensor`` can only exist if the caller imported ``escnn.nn``; this module finds escnn's
+classes in ``sys.modules`` and never imports it. The restricted gspace (the one H-fields live on)
+is found once per input gspace and checked element by element against the operator file's
+``subgroup_nodes``: planar gspaces (C_N, D_N on R^2 or with no base space) through
+``gspace.restrict(escnn_subgroup_id)`` and its inclusion map; 3D gspaces through escnn's gspace
+for H (``octaOnR3`` for O, ``icoOnR3`` for I, ``rot2dOnR3(k)``/``dihedralOnR3(k)`` for C_k/D_k),
+accepted only if its base-space matrices equal those of ``subgroup_nodes`` in G, in H's order.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from gscli.nn._layer import GroupDownsample
+
+__all__ = ["is_geometric", "downsample", "upsample"]
+
+# escnn's fiber-group names for gscli's group specs.
+_ESCNN_NAMES = {"O": "Octahedral", "Oh": "FullOctahedral", "I": "Icosahedral", "Ih": "FullIcosahedral"}
+
+
+def _escnn_nn() -> Any:
+    return sys.modules.get("escnn.nn")
+
+
+def is_geometric(x: Any) -> bool:
+    """True if ``x`` is an escnn ``GeometricTensor`` (False, cheaply, when escnn was never imported)."""
+    module = _escnn_nn()
+    return module is not None and isinstance(x, module.GeometricTensor)
+
+
+def _escnn_group_name(spec: Any) -> str:
+    return _ESCNN_NAMES.get(str(spec), str(spec))
+
+
+def _error(message: str) -> Exception:
+    from gscli.nn._layer import InputError
+
+    return InputError(message)
+
+
+def _fields(layer: GroupDownsample, field_type: Any, order: int, which: str) -> int:
+    """Number of regular fields in ``field_type``; raises unless it is C regular fields of ``which``."""
+    spec = layer.spec.group if which == "G" else layer.spec.subgroup
+    group = field_type.gspace.fibergroup
+    expected = _escnn_group_name(spec)
+    if group.name != expected or group.order() != order:
+        raise _error(
+            f"the GeometricTensor's gspace has fiber group {group.name} (order {group.order()}); "
+            f"this layer ({layer.spec}) needs regular fields of {spec} (escnn's {expected}, order {order})"
+        )
+    bad = sorted({r.name for r in field_type.representations if r.name != "regular"})
+    if bad:
+        raise _error(
+            f"the GeometricTensor holds {', '.join(bad)} fields; this layer ({layer.spec}) takes only regular "
+            f"fields of {spec} (build the FieldType as [gspace.regular_repr] * C)"
+        )
+    return len(field_type.representations)
+
+
+def _index_by_inclusion(group: Any, inclusion: Any, subgroup: Any) -> list[int]:
+    elements = list(group.elements)
+    return [elements.index(inclusion(h)) for h in subgroup.elements]
+
+
+def _index_by_action(gspace: Any, sub_gspace: Any) -> list[int] | None:
+    actions = np.stack([np.asarray(gspace.basespace_action(g), dtype=np.float64) for g in gspace.fibergroup.elements])
+    found = []
+    for h in sub_gspace.fibergroup.elements:
+        distance = ((actions - np.asarray(sub_gspace.basespace_action(h), dtype=np.float64)) ** 2).sum(axis=(1, 2))
+        i = int(distance.argmin())
+        if distance[i] > 1e-10:
+            return None
+        found.append(i)
+    return found
+
+
+def _candidates_3d(subgroup: Any) -> list[Any]:
+    gspaces = sys.modules.get("escnn.gspaces")
+    if gspaces is None:
+        return []
+    name = str(subgroup)
+    k = int(name[1:]) if re.fullmatch(r"[CD][0-9]+", name) else 0
+    makers = {"O": lambda: gspaces.octaOnR3(), "I": lambda: gspaces.icoOnR3()}
+    if name in makers:
+        return [makers[name]]
+    if name.startswith("C") and k:
+        return [lambda: gspaces.rot2dOnR3(k)]
+    if name.startswith("D") and k:
+        return [lambda: gspaces.dihedralOnR3(k)]
+    return []
+
+
+def _sub_gspace(layer: GroupDownsample, gspace: Any) -> Any:
+    """The gspace of H-fields for ``gspace`` (cached per gspace name), verified against the file."""
+    key = gspace.name
+    if key in layer._escnn_cache:
+        return layer._escnn_cache[key]
+    nodes = layer.subgroup_nodes.tolist()
+    found = None
+    tried = []
+    if layer.escnn_subgroup_id is not None:
+        sub_gspace, inclusion, _ = gspace.restrict(layer.escnn_subgroup_id)
+        tried.append(f"restrict({layer.escnn_subgroup_id!r})")
+        if _index_by_inclusion(gspace.fibergroup, inclusion, sub_gspace.fibergroup) == nodes:
+            found = sub_gspace
+    elif gspace.dimensionality == 3:
+        for make in _candidates_3d(layer.spec.subgroup):
+            sub_gspace = make()
+            tried.append(sub_gspace.name)
+            if sub_gspace.fibergroup.order() == len(nodes) and _index_by_action(gspace, sub_gspace) == nodes:
+                found = sub_gspace
+                break
+    if found is None:
+        detail = f"tried {', '.join(tried)}, whose elements differ from the file's" if tried else "escnn offers none"
+        raise _error(
+            f"no escnn gspace of {layer.spec.subgroup}-fields matches this {layer.spec} operator on {gspace.name} "
+            f"({detail}); apply the layer to the plain tensor (x.tensor) instead"
+        )
+    layer._escnn_cache[key] = found
+    layer._escnn_cache["partner:" + found.name] = gspace
+    return found
+
+
+def _wrap(tensor: Tensor, gspace: Any, fields: int, coords: Any) -> Any:
+    enn = _escnn_nn()
+    field_type = enn.FieldType(gspace, [gspace.regular_repr] * fields)
+    if coords is None:
+        return enn.GeometricTensor(tensor, field_type)
+    return enn.GeometricTensor(tensor, field_type, coords)
+
+
+def downsample(layer: GroupDownsample, x: Any) -> Any:
+    """``layer.forward`` on a GeometricTensor of C regular G-fields."""
+    from gscli.nn._layer import Canonicalized
+
+    fields = _fields(layer, x.type, layer.group_order, "G")
+    sub_gspace = _sub_gspace(layer, x.type.gspace)
+    out = layer._down(x.tensor)
+    coords = getattr(x, "coords", None)
+    if isinstance(out, Canonicalized):
+        return Canonicalized(_wrap(out.output, sub_gspace, fields, coords), out.coset)
+    return _wrap(out, sub_gspace, fields, coords)
+
+
+def upsample(layer: GroupDownsample, y: Any, coset: Tensor | None, gspace: Any) -> Any:
+    """``layer.upsample`` on a GeometricTensor of C regular H-fields."""
+    fields = _fields(layer, y.type, layer.subgroup_order, "H")
+    if gspace is None:
+        gspace = layer._escnn_cache.get("partner:" + y.type.gspace.name)
+        if gspace is None:
+            raise _error(
+                f"upsample does not know the gspace of {layer.spec.group}-fields for {y.type.gspace.name}: "
+                "pass gspace=..., or downsample a GeometricTensor of that gspace with this layer first"
+            )
+    elif _sub_gspace(layer, gspace).name != y.type.gspace.name:
+        raise _error(f"the GeometricTensor lives on {y.type.gspace.name}, not on the {layer.spec.subgroup} "
+                     f"gspace of {gspace.name}")
+    out = layer._up(y.tensor, coset)
+    return _wrap(out, gspace, fields, getattr(y, "coords", None))
