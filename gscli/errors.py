@@ -15,6 +15,7 @@ __all__ = [
     "CheckError",
     "StoreError",
     "DependencyError",
+    "InputError",
 ]
 
 
@@ -57,3 +58,9 @@ class StoreError(GscliError):
 
 class DependencyError(GscliError):
     """An optional dependency (escnn) is needed but not installed or broken."""
+
+
+class InputError(GscliError, ValueError):
+    """A tensor handed to the runtime layer has the wrong shape, dtype, device or type."""
+
+    exit_code = 2

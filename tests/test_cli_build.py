@@ -231,3 +231,19 @@ def test_json_reports_every_band(tmp_path: Path) -> None:
     assert [b["kept"] for b in bands] == [1, 2, 1, 0, 0]
     again = json.loads(run("build", "C8", "-s", "C4", "--out", str(tmp_path), "--json").stdout)
     assert again["operators"][0]["bands"] == bands
+
+
+def test_catalog_elsewhere_falls_back_to_the_projects_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    (project / "operators").mkdir(parents=True)
+    (project / "operators" / "catalog.txt").write_text("C6>C3\n")
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    monkeypatch.chdir(project)
+    r = run("build", "--out", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    assert [o["operator"] for o in json.loads(r.stdout)["operators"]] == ["C6>C3"]
+    assert (out / "C6-C3.h5").exists() and not (project / "operators" / "C6-C3.h5").exists()
+    monkeypatch.chdir(out)
+    r = run("build", "--out", str(out))
+    assert r.exit_code == 1 and "catalog" in r.stderr and "not found" in r.stderr

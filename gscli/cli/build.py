@@ -42,7 +42,7 @@ def _results_table(results: list[BuildResult]) -> Table:
               help="Subgroup type, e.g. D6, C12, T, O, D4h. Needed when several types have the same rate.")
 @out_option
 @click.option("--catalog", "catalog", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt].")
+              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt, else operators/catalog.txt].")
 @click.option("--force", is_flag=True, help="Rebuild and replace files that exist, even up-to-date ones.")
 @json_option
 @click.pass_context
@@ -54,8 +54,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     least-aliasing subgroup of index R is chosen (smallest tr(P L); ties: type name, then element
     indices). GROUP may also be written G>H (e.g. 'D12>D6', quoted) or G-H (D12-D6).
 
-    Without GROUP, every operator of the catalog (OUT/catalog.txt) is built; up-to-date files are
-    kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
+    Without GROUP, every operator of the catalog (OUT/catalog.txt, else operators/catalog.txt) is
+    built; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
     Laplacian grading, FFT for cyclic groups) before it is written: a failure writes nothing and
     exits with status 1.
 
@@ -73,7 +73,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     if group is None:
         if rate is not None or subgroup is not None:
             raise click.UsageError("--rate and --subgroup need a GROUP (without GROUP the catalog is built)")
-        specs = read_catalog(catalog if catalog is not None else folder / "catalog.txt")
+        specs = read_catalog(catalog if catalog is not None else _default_catalog(folder))
         if not folder.is_dir():
             raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -107,6 +107,13 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     console.print(_results_table(results))
     if group is not None and results[0].selection:
         console.print(f"subgroup {results[0].spec.subgroup}: {results[0].selection}")
+
+
+def _default_catalog(folder: Path) -> Path:
+    """OUT/catalog.txt if there is one, else the project's operators/catalog.txt (building it elsewhere)."""
+    own = folder / "catalog.txt"
+    shipped = Path("operators") / "catalog.txt"
+    return own if own.exists() or not shipped.exists() else shipped
 
 
 class _null:

@@ -42,7 +42,7 @@ def _escnn_group_name(spec: Any) -> str:
 
 
 def _error(message: str) -> Exception:
-    from gscli.nn._layer import InputError
+    from gscli.errors import InputError
 
     return InputError(message)
 

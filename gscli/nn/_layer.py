@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gscli.errors import FormatError, GscliError
+from gscli.errors import FormatError, InputError
 from gscli.groups import homomorphism_defects
 from gscli.nn import _cosets, _interop
 from gscli.nn._source import catalog_file
@@ -26,12 +26,6 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Buffers that always stay float64 (whatever .to(dtype) / .half() asks), so no precision is lost.
 _MASTER_BUFFERS = ("operator_down", "operator_up", "_down_stack", "_up_stack")
 _EXTRA_STATE_FORMAT = "gscli-runtime/1"
-
-
-class InputError(GscliError, ValueError):
-    """A tensor handed to the runtime layer has the wrong shape, dtype, device or type."""
-
-    exit_code = 2
 
 
 class Canonicalized(NamedTuple):
