@@ -6,7 +6,7 @@ Two parts:
   :func:`gscli.checks.check_operator` (projector, reconstruction, H-equivariance for every h,
   character, Laplacian grading, FFT for cyclic groups), plus the consistency of what the file
   says about itself (group tables, basis, band table, aliasing cost) and the float32 checks
-  through the runtime path (:func:`runtime_apply`). No stored flag is trusted. Pure numpy and torch.
+  through the runtime layer (:class:`gscli.nn.GroupDownsample`). No stored flag is trusted. Pure numpy and torch.
 * :func:`signal_experiments`: plain subsampling ``S f`` against the operator ``D f = S P f`` on
   signals on G. For C_N and D_N the signals are feature maps of real images (matplotlib's bundled
   sample images) lifted to G by a seeded random G-equivariant escnn convolution and a ReLU; for
@@ -42,7 +42,6 @@ __all__ = [
     "EVAL_TOLERANCES",
     "SignalResult",
     "EvalReport",
-    "runtime_apply",
     "runtime_operators",
     "check_file",
     "signal_experiments",
@@ -93,44 +92,16 @@ def _relmax(a: np.ndarray, reference: np.ndarray) -> float:
 # The runtime path.
 
 
-def runtime_apply(matrix: np.ndarray, x: Any) -> Any:
-    """Apply a group operator to feature maps the way the runtime layer does: in ``x``'s dtype and device.
-
-    This is the one place ``eval`` goes through the runtime; it follows the contract of
-    ``gscli.nn.GroupDownsample`` (D in ``forward``, U in ``upsample``).
-
-    Parameters
-    ----------
-    matrix : ndarray, shape (n_out, n_in)
-        D (m, n) or U (n, m), float64; cast to ``x.dtype`` here, as the runtime does.
-    x : torch.Tensor, shape (batch, C * n_in, *spatial)
-        Features with the group index fastest (channel = c * n_in + i).
-
-    Returns
-    -------
-    torch.Tensor, shape (batch, C * n_out, *spatial), dtype of ``x``
-    """
-    import torch
-
-    n_out, n_in = matrix.shape
-    batch, channels = x.shape[:2]
-    if channels % n_in:
-        raise ValueError(f"input has {channels} channels, not a multiple of |G| = {n_in}")
-    w = torch.as_tensor(np.asarray(matrix)).to(dtype=x.dtype, device=x.device)
-    spatial = tuple(x.shape[2:])
-    y = torch.einsum("oi,bcis->bcos", w, x.reshape(batch, channels // n_in, n_in, -1))
-    return y.reshape(batch, (channels // n_in) * n_out, *spatial)
-
-
 def runtime_operators(data: OperatorData) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """The runtime's downsampling and upsampling of a file, as two functions of a tensor.
+    """The runtime layer's downsampling and upsampling for a file: ``GroupDownsample`` and its ``upsample``.
 
     Each maps (batch, C * n_in, *spatial) to (batch, C * n_out, *spatial) in the input's dtype. The
-    float32 checks go through these two functions only.
+    float32 checks go through the layer users put in their models, nothing else.
     """
-    d = np.asarray(data.arrays["downsample"], dtype=np.float64)
-    u = np.asarray(data.arrays["upsample"], dtype=np.float64)
-    return (lambda x: runtime_apply(d, x)), (lambda x: runtime_apply(u, x))
+    from gscli.nn import GroupDownsample
+
+    layer = GroupDownsample.from_operator(data)
+    return layer, layer.upsample
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,7 +213,10 @@ def _float32_checks(data: OperatorData, seed: int) -> list[Check]:
         k = matrix.shape[1]
         return np.einsum("oi,bcis->bcos", matrix, v.reshape(batch, channels, k, -1)).reshape(batch, -1, *spatial)
 
-    down, up = runtime_operators(data)
+    try:
+        down, up = runtime_operators(data)
+    except GscliError as exc:  # the layer refuses what it cannot apply: that is a failed check
+        return [Check("float32_runtime_layer", float("inf"), 0.0, f"the runtime layer refused the file: {exc}")]
     y32 = down(x32)
     w32 = up(z32)
     checks = [
