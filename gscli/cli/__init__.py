@@ -44,6 +44,8 @@ def main() -> None:
       gscli build D12 --rate 2        least-aliasing subgroup of index 2
       gscli build D12 --subgroup C12  or name the subgroup type
       gscli build                     the default catalog into operators/
+      gscli inspect operators/D12-D6.h5 --plot d12-d6.png
+      gscli eval --catalog            re-check every file in the store
     """
 
 
