@@ -435,8 +435,12 @@ def _parse_header(head: bytes, where: str) -> tuple[int, str, int]:
 def _read_bytes(path: Path, where: str, verify: bool) -> bytes:
     """The whole file, after checking its header, size and (if ``verify``) whole-file digest."""
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (no effect on regular files)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
             if not stat.S_ISREG(info.st_mode):
                 raise FormatError(f"{where}: not a regular file")
             head = fh.read(HEADER_SIZE)

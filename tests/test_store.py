@@ -163,9 +163,13 @@ def test_writer_refuses_incomplete_operators(tmp_path: Path, real: Any, change: 
 # ------------------------------------------------------------------------------------------
 
 
-def test_missing_file_and_folder(tmp_path: Path) -> None:
+def test_missing_file_folder_and_special_files(tmp_path: Path) -> None:
     assert "no such operator file" in load_error(tmp_path / "none.h5")
     assert "is a folder" in load_error(tmp_path)
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)
+    assert "not a regular file" in load_error(fifo)  # and it does not wait for a writer
+    assert "not a regular file" in load_error(Path("/dev/zero"))
 
 
 @pytest.mark.parametrize("content, message", [
@@ -449,31 +453,56 @@ def test_names_never_escape_the_store(tmp_path: Path, text: str) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+# Runs ``python -m gscli ...`` with an audit hook that logs every path the process opens for writing,
+# creates, renames or removes: precise even on a machine where other processes use the same escnn.
+_AUDITED_GSCLI = """
+import json, os, runpy, sys
+log = sys.argv.pop(1)
+written = []
+
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        mode, flags = args[1], args[2] or 0
+        if (any(c in mode for c in "wax+") if isinstance(mode, str) else flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)):
+            written.append(os.path.realpath(os.fsdecode(args[0])))
+    elif event in ("os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree"):
+        paths = args[:2] if event == "os.rename" else args[:1]  # os.replace raises os.rename too
+        written.extend(os.path.realpath(os.fsdecode(a)) for a in paths if isinstance(a, (str, bytes, os.PathLike)))
+
+def save():
+    with open(log, "w") as fh:
+        json.dump(written, fh)
+
+import atexit
+atexit.register(save)
+sys.addaudithook(hook)
+sys.argv[0] = "gscli"
+runpy.run_module("gscli", run_name="__main__", alter_sys=True)
+"""
 
 
 @pytest.mark.parametrize("group, subgroup", [("C8", "C4"), pytest.param("O", "C4", marks=pytest.mark.slow)])
 def test_cold_escnn_cache_goes_to_the_user_cache_and_stdout_stays_json(tmp_path: Path, group: str, subgroup: str) -> None:
-    """A build on a fresh GSCLI_CACHE_DIR: stdout is JSON only, escnn's cache lands there, site-packages untouched."""
+    """A build on a fresh GSCLI_CACHE_DIR: stdout is JSON only, escnn's cache lands there, its package is not written."""
     import importlib.util
 
-    escnn_cache = Path(importlib.util.find_spec("escnn").submodule_search_locations[0]) / "group" / "_cache"
-    before = _snapshot(escnn_cache) if escnn_cache.exists() else None
-    cache, out = tmp_path / "cache", tmp_path / "ops"
+    package = os.path.realpath(importlib.util.find_spec("escnn").submodule_search_locations[0])
+    cache, out, log = tmp_path / "cache", tmp_path / "ops", tmp_path / "written.json"
     out.mkdir()
     env = {**_env(), "GSCLI_CACHE_DIR": str(cache)}
-    proc = subprocess.run([sys.executable, "-m", "gscli", "build", group, "--subgroup", subgroup, "--json", "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _AUDITED_GSCLI, str(log), "build", group, "--subgroup", subgroup,
+                           "--json", "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)  # the whole of stdout is one JSON document
     assert document["operators"][0]["operator"] == f"{group}>{subgroup}"
     assert [p.name for p in out.glob("*.h5")] == [f"{group}-{subgroup}.h5"]
     assert (cache / "escnn" / "joblib" / "escnn" / "group").is_dir(), "escnn's cache was not redirected to GSCLI_CACHE_DIR"
+    written = json.loads(log.read_text())
+    inside_cache = [p for p in written if p.startswith(os.path.realpath(cache) + os.sep)]
+    assert inside_cache, "the audit hook saw no write into GSCLI_CACHE_DIR: it does not work"
     if group == "O":  # octahedral builds store computed results in escnn's cache
-        assert any(p.suffix == ".pkl" for p in cache.rglob("*")), "no cached escnn result in GSCLI_CACHE_DIR"
-    after = _snapshot(escnn_cache) if escnn_cache.exists() else None
-    assert after == before, "escnn's site-packages cache folder was written to"
+        assert any(p.endswith(".pkl") for p in inside_cache), "no cached escnn result in GSCLI_CACHE_DIR"
+    assert [p for p in written if p.startswith(package + os.sep)] == [], "escnn's package folder was written to"
 
 
 _WRITER = """
