@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -117,7 +118,8 @@ def main() -> int:
     specs = args.operator or ["D16>D8", "C256>C128"]
     folder = args.store or Path(tempfile.mkdtemp(prefix="gscli-load-"))
     print(f"{args.processes} processes x {args.loads} loads each, on {os.cpu_count()} CPUs; store {folder}")
-    header = f"{'operator':<12}{'file':>10}{'verified':>13}{'raw h5py':>13}{'ratio':>8}{'wall':>9}{'failures':>10}"
+    header = (f"{'operator':<12}{'file':>10}{'verified':>13}{'raw h5py':>13}{'ratio':>8}{'wall':>9}"
+              f"{'loads/s':>10}{'failures':>10}")
     print(header)
     failures = 0
     for text in specs:
@@ -137,10 +139,15 @@ def main() -> int:
         raw, _, raw_bad, _ = _run(_raw, str(path), args.processes, args.loads, n, expected, False)
         failures += bad + raw_bad
         size = f"{path.stat().st_size / 1024:.0f} kB"
-        print(f"{text:<12}{size:>10}{verified * 1e3:>10.2f} ms{raw * 1e3:>10.2f} ms{verified / raw:>7.2f}x{wall:>8.1f}s{bad:>10}"
+        rate = args.processes * args.loads / wall
+        print(f"{text:<12}{size:>10}{verified * 1e3:>10.2f} ms{raw * 1e3:>10.2f} ms{verified / raw:>7.2f}x{wall:>8.1f}s"
+              f"{rate:>10.0f}{bad:>10}"
               + (f"   ({rewrites} replacements during the run)" if args.writer else ""))
-    print("time per load = mean over all loads of the wall time of one read_operator call (verified) "
-          "or one plain h5py read of every dataset and attribute (raw h5py), while all processes run")
+    print("time per load = mean wall time of one read_operator call (verified) or one plain h5py read of every "
+          "dataset and attribute (raw h5py) while all processes run; loads/s = verified loads (and applications) "
+          "per second of wall time, all processes together")
+    if args.store is None:
+        shutil.rmtree(folder, ignore_errors=True)
     return 1 if failures else 0
 
 
