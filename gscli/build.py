@@ -10,6 +10,7 @@ built from right multiplications), so every copy is a candidate.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ import numpy as np
 
 from gscli import __version__
 from gscli.checks import Check, check_operator, failed
-from gscli.errors import CheckError, SizeError, StoreError, SubgroupError
-from gscli.fileformat import FORMAT_VERSION, read_operator, remove_stale_temporaries, write_operator
+from gscli.errors import CheckError, FormatError, SizeError, StoreError, SubgroupError
+from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
 from gscli.groups import FiniteGroup, Subgroup
 from gscli.solver import BAND_TOL, RANK_TOL, Solution, laplacian, solve
 from gscli.specs import MAX_GROUP_ORDER, GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.store import operator_path, write_lock
 
 __all__ = [
     "Candidate",
@@ -32,6 +34,7 @@ __all__ = [
     "BuildResult",
     "candidates",
     "select_subgroup",
+    "validate_request",
     "choose",
     "build_operator",
     "build",
@@ -105,12 +108,11 @@ def choose(pool: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
     return min(tied, key=lambda c: (c.subgroup.type, c.subgroup.key)), tied
 
 
-def select_subgroup(
-    group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None
-) -> tuple[Candidate, str]:
-    """Choose H for a rate and/or a subgroup type; return it with a sentence saying why.
+def validate_request(group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None) -> int:
+    """Check a (rate, subgroup type) request against G without solving anything; return |H|.
 
-    Raises :class:`SubgroupError` (listing what exists) when nothing matches.
+    Raises :class:`SizeError` for a group too large to build, :class:`SubgroupError` (listing what
+    exists) for a rate or type G does not have.
     """
     _check_size(group)
     if rate is None and subgroup is None:
@@ -134,12 +136,26 @@ def select_subgroup(
                 f"available: {_describe_available(group)}"
             )
     order = group.order // rate if rate is not None else subgroup.order  # type: ignore[union-attr]
+    from gscli import _escnn
+
+    types = {h.type for h in _escnn.subgroups(group, order)}
+    if not types or (subgroup is not None and str(subgroup) not in types):
+        what = f"of type {subgroup}" if subgroup is not None else f"of index {rate}"
+        raise SubgroupError(f"{group} has no subgroup {what}; available: {_describe_available(group)}")
+    return order
+
+
+def select_subgroup(
+    group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None
+) -> tuple[Candidate, str]:
+    """Choose H for a rate and/or a subgroup type; return it with a sentence saying why.
+
+    Raises :class:`SubgroupError` (listing what exists) when nothing matches.
+    """
+    order = validate_request(group, rate, subgroup)
     pool = candidates(group, order)
     if subgroup is not None:
         pool = [c for c in pool if c.subgroup.type == str(subgroup)]
-    if not pool:
-        what = f"of type {subgroup}" if subgroup is not None else f"of index {rate}"
-        raise SubgroupError(f"{group} has no subgroup {what}; available: {_describe_available(group)}")
     chosen, tied = choose(pool)
     types = sorted({c.subgroup.type for c in pool})
     reason = (
@@ -263,25 +279,28 @@ def _bands_of(bands: np.ndarray) -> list[dict]:
     return [{"eigenvalue": float(b["eigenvalue"]), "dimension": int(b["dimension"]), "kept": int(b["kept"])} for b in bands]
 
 
-def _result_from_file(spec: OperatorSpec, path: Path, start: float) -> BuildResult:
-    data = read_operator(path)
+def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start: float) -> BuildResult:
     return BuildResult(spec, path, "up-to-date", time.perf_counter() - start, str(data.attrs.get("selection", "")),
                        data.checks, data.attrs["checksum"], _bands_of(data["bands"]))
 
 
-def is_up_to_date(path: Path, spec: OperatorSpec) -> bool:
-    """True when ``path`` is a valid file (checksum verified) for ``spec`` from this solver and format."""
+def _file_status(path: Path, spec: OperatorSpec) -> tuple[OperatorData | None, str]:
+    """``(data, "")`` when ``path`` is a valid, current file for ``spec``; else ``(None, why not)``."""
     try:
         data = read_operator(path)
-    except Exception:
-        return False
+    except FormatError as exc:
+        return None, str(exc)
     a = data.attrs
-    return (
-        a.get("group") == str(spec.group)
-        and a.get("subgroup") == str(spec.subgroup)
-        and a.get("solver") == SOLVER
-        and a.get("format_version") == FORMAT_VERSION
-    )
+    if a.get("group") != str(spec.group) or a.get("subgroup") != str(spec.subgroup):
+        return None, f"{path} holds {a.get('group')}>{a.get('subgroup')}, not {spec}"
+    if a.get("solver") != SOLVER:
+        return None, f"{path} was made by solver {a.get('solver')!r}, not {SOLVER!r}"
+    return data, ""
+
+
+def is_up_to_date(path: Path, spec: OperatorSpec) -> bool:
+    """True when ``path`` is a valid file (checksum verified) for ``spec`` from this solver and format."""
+    return _file_status(path, spec)[0] is not None
 
 
 def _check_folder(folder: Path) -> None:
@@ -289,22 +308,22 @@ def _check_folder(folder: Path) -> None:
         raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
     if not folder.is_dir():
         raise StoreError(f"output {str(folder)!r} is not a folder; pass a folder with --out")
-    import os
-
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"output folder {str(folder)!r} is not writable; pass another --out")
 
 
 def _write(op: BuiltOperator, folder: Path, force: bool, start: float) -> BuildResult:
+    """Write ``op`` into ``folder`` (the caller holds the file's write lock)."""
     bad = failed(list(op.checks))
     if bad:
         raise CheckError(f"{op.spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
-    path = folder / f"{op.spec.stem}.h5"
+    path = operator_path(op.spec, folder)
     existed = path.exists()
     if existed and not force:
-        if is_up_to_date(path, op.spec):
-            return _result_from_file(op.spec, path, start)
-        raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator; pass --force to replace it")
+        data, why = _file_status(path, op.spec)
+        if data is not None:
+            return _result_from_file(op.spec, path, data, start)
+        raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator ({why}); pass --force to replace it")
     arrays = op.arrays()
     checksum = write_operator(path, arrays, op.attrs())
     return BuildResult(op.spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
@@ -322,6 +341,11 @@ def build(
 
     An up-to-date file is kept unless ``force``; a different file of the same name is an error
     unless ``force``. A failed check writes nothing and raises :class:`CheckError`.
+
+    Safe to run from many processes at once: writers of one file take its lock
+    (:func:`gscli.store.write_lock`), so when the subgroup is named the first process builds and
+    the others wait and return ``up-to-date``; files are replaced by an atomic rename, so readers
+    never see a partial file. Temporary files left by killed builds are removed first.
     """
     start = time.perf_counter()
     folder = Path(out)
@@ -329,13 +353,26 @@ def build(
     remove_stale_temporaries(folder)
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
-    if subgroup is not None and not force and group.order % subgroup.order == 0:  # known file: skip if current
+    if subgroup is not None and not force and group.order % subgroup.order == 0:
+        spec = OperatorSpec(group, subgroup)  # a current file needs no lock (renames are atomic) and no escnn
+        if rate is None or rate == spec.rate:
+            data, _ = _file_status(operator_path(spec, folder), spec)
+            if data is not None:
+                return _result_from_file(spec, operator_path(spec, folder), data, start)
+    validate_request(group, rate, subgroup)  # a request G cannot meet takes no lock and writes nothing
+    if subgroup is not None:  # the file name is known: lock it, then look again
         spec = OperatorSpec(group, subgroup)
-        path = folder / f"{spec.stem}.h5"
-        if (rate is None or rate == spec.rate) and is_up_to_date(path, spec):
-            return _result_from_file(spec, path, start)
+        path = operator_path(spec, folder)
+        with write_lock(path):
+            if not force and (rate is None or rate == spec.rate):
+                data, _ = _file_status(path, spec)
+                if data is not None:
+                    return _result_from_file(spec, path, data, start)
+            op = build_operator(group, rate, subgroup)
+            return _write(op, folder, force, start)
     op = build_operator(group, rate, subgroup)
-    return _write(op, folder, force, start)
+    with write_lock(operator_path(op.spec, folder)):
+        return _write(op, folder, force, start)
 
 
 def read_catalog(path: Path | str) -> list[OperatorSpec]:

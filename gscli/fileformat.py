@@ -1,6 +1,13 @@
 """The operator file: one self-describing HDF5 file per operator (numpy and h5py only).
 
-Layout (``format = "gscli-operator"``, ``format_version = 1``)::
+Layout (``format = "gscli-operator"``, ``format_version = 2``). The file is a standard HDF5 file
+with a 512-byte *user block* (HDF5 skips it; ``h5dump`` and ``h5py`` open the file as usual)
+holding one ASCII line, then NUL bytes::
+
+    gscli-operator 2 sha256:<64 hex digits> size:<bytes>\\n
+
+where ``sha256`` is the digest of every byte after the user block and ``size`` their number.
+The HDF5 part holds::
 
     /downsample        (m, n) float64   D = S P
     /upsample          (n, m) float64   U = B (S B)^{-1}
@@ -21,29 +28,43 @@ Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
 ``h5py_version``, and ``checksum`` = ``sha256:<hex>`` of every dataset (name, dtype, shape, bytes).
 
-Readers verify the format name, the version and the checksum before any number is used. Nothing in a
-file is executed or unpickled; strings are data.
+Reading (:func:`read_operator`) checks, in this order and before any number is used: the header
+line and its format version; the file size; the whole-file digest (so the HDF5 library never parses
+a byte that was not verified: it is not hardened against damaged files and can crash on them);
+then, inside HDF5, the format name and version, every attribute's type, every dataset's presence,
+dtype and shape, index ranges, finiteness, and the dataset checksum. Any failure is a
+:class:`~gscli.errors.FormatError` naming the file and the problem. Nothing in a file is executed or
+unpickled: strings are data, spec strings go through the same strict parser as user input, JSON
+attributes through :func:`json.loads` only.
+
+Format 1 (before this layout) had no user block; such files are refused with a message to rebuild.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import secrets
+import socket
+import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gscli.errors import FormatError, StoreError
+from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "HEADER_SIZE",
     "OperatorData",
     "write_operator",
     "read_operator",
@@ -53,11 +74,18 @@ __all__ = [
 ]
 
 FORMAT = "gscli-operator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: Size of the HDF5 user block that holds the header line (a power of two >= 512, as HDF5 requires).
+HEADER_SIZE = 512
 
 BAND_DTYPE = np.dtype([("eigenvalue", "<f8"), ("dimension", "<i8"), ("kept", "<i8")])
 
-# name -> (dtype, required)
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_HEADER_RE = re.compile(rb"gscli-operator (?P<version>[1-9][0-9]{0,8}) sha256:(?P<digest>[0-9a-f]{64}) size:(?P<size>[0-9]{1,15})\n")
+_VERSION_RE = re.compile(rb"gscli-operator (?P<version>[0-9]{1,9})[ \n]")
+
+# name -> (dtype, required); dtype None: a utf-8 string dataset
 _DATASETS: dict[str, tuple[Any, bool]] = {
     "downsample": ("<f8", True),
     "upsample": ("<f8", True),
@@ -75,11 +103,31 @@ _REQUIRED_ATTRS = (
     "format", "format_version", "group", "subgroup", "rate", "group_order", "subgroup_order",
     "group_identity", "subgroup_identity", "solver", "checksum",
 )
+# Types of the attributes gscli knows; unknown attributes are kept as data and never interpreted.
+_INT, _FLOAT, _STR = "int", "float", "str"
+_ATTR_TYPES = {
+    "format": _STR, "format_version": _INT, "group": _STR, "subgroup": _STR, "rate": _INT,
+    "group_order": _INT, "subgroup_order": _INT, "group_identity": _INT, "subgroup_identity": _INT,
+    "subgroup_source": _STR, "escnn_subgroup_id": _STR, "selection": _STR, "solver": _STR,
+    "solver_band_tol": _FLOAT, "solver_rank_tol": _FLOAT, "aliasing_cost": _FLOAT, "checks": _STR,
+    "gscli_version": _STR, "escnn_version": _STR, "numpy_version": _STR, "h5py_version": _STR, "checksum": _STR,
+}
+_JSON_ATTRS = ("checks", "escnn_subgroup_id")
 
 
 @dataclass(eq=False)
 class OperatorData:
-    """Everything an operator file holds, as numpy arrays and plain attributes."""
+    """Everything an operator file holds, as numpy arrays and plain attributes.
+
+    Attributes
+    ----------
+    arrays : dict of str to numpy.ndarray
+        The datasets (see the module docstring for names, shapes and dtypes).
+    attrs : dict of str to str, int or float
+        The root attributes, type-checked on load.
+    path : pathlib.Path or None
+        The file it was read from.
+    """
 
     arrays: dict[str, np.ndarray]
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +138,7 @@ class OperatorData:
 
     @property
     def spec(self) -> OperatorSpec:
+        """The operator ``G>H``, parsed from the ``group`` and ``subgroup`` attributes by the strict spec parser."""
         return OperatorSpec(GroupSpec.parse(self.attrs["group"]), SubgroupSpec.parse(self.attrs["subgroup"]))
 
     @property
@@ -106,7 +155,18 @@ def _canonical(name: str, array: np.ndarray) -> np.ndarray:
 
 
 def array_checksum(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 over every array: its name, dtype, shape and bytes (little-endian, C order)."""
+    """sha256 over every array: its name, dtype, shape and bytes (little-endian, C order).
+
+    Parameters
+    ----------
+    arrays : dict of str to numpy.ndarray
+        Numeric arrays, or 1-d object arrays of strings (hashed as utf-8).
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+    """
     digest = hashlib.sha256()
     for name in sorted(arrays):
         a = arrays[name]
@@ -125,41 +185,93 @@ def array_checksum(arrays: dict[str, np.ndarray]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
+# --------------------------------------------------------------------------------------------
+# Temporary files and atomic replacement
+# --------------------------------------------------------------------------------------------
+
+#: A temporary file from another machine (shared store) is removed only when older than this.
+FOREIGN_TEMPORARY_AGE = 24 * 3600.0
+
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{8}$")
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 
 def _pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` runs on this machine (a zombie, killed but not yet reaped, counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    except OverflowError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.<name>.tmp-<host>-<pid>-<random>``."""
+    return path.with_name(f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temporary files left in ``folder`` by writers that no longer run; return them."""
+    """Delete temporary files left in ``folder`` by writers that no longer run; return them.
+
+    A temporary is stale when its writer (host and process id are in its name) ran on this machine
+    and is gone, or when it comes from another machine and is older than
+    :data:`FOREIGN_TEMPORARY_AGE`. Files that do not look like gscli temporaries are never touched.
+    """
     removed = []
+    host = _host_tag()
+    now = time.time()
     for entry in Path(folder).glob(".*.tmp-*"):
         m = _TMP_RE.match(entry.name)
-        if m and not _pid_alive(int(m.group("pid"))):
-            try:
+        if m is None:
+            continue
+        try:
+            if m.group("host") == host:
+                stale = not _pid_alive(int(m.group("pid")))
+            else:
+                stale = now - entry.lstat().st_mtime > FOREIGN_TEMPORARY_AGE
+            if stale:
                 entry.unlink()
                 removed.append(entry)
-            except FileNotFoundError:
-                pass
+        except FileNotFoundError:
+            pass
     return removed
 
 
-def atomic_write(path: Path, write) -> None:
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)``, then atomically rename the temporary file onto ``path``.
 
     The temporary file lives in the same folder (so the rename is atomic) and is removed if
     ``write`` fails or is interrupted: ``path`` is either the old file or the complete new one.
+    If the process is killed (``SIGKILL``), the temporary stays behind until
+    :func:`remove_stale_temporaries` (every build calls it) finds its writer gone.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = temporary_path(path)
     try:
         write(tmp)
         with open(tmp, "rb+") as fh:
@@ -168,33 +280,96 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    _fsync_folder(path.parent)  # make the rename itself durable
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _header(digest: str, size: int) -> bytes:
+    line = f"{FORMAT} {FORMAT_VERSION} sha256:{digest} size:{size}\n".encode("ascii")
+    assert len(line) < HEADER_SIZE
+    return line + b"\0" * (HEADER_SIZE - len(line))
+
+
+def _seal(path: Path) -> None:
+    """Write the header (digest and size of everything after the user block) into ``path``'s user block."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb+") as fh:
+        fh.seek(HEADER_SIZE)
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+            size += len(chunk)
+        fh.seek(0)
+        fh.write(_header(digest.hexdigest(), size))
+        fh.flush()
+
+
+def _writable_attr(key: str, value: Any) -> str | int | float:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise FormatError(f"cannot write attribute {key!r} = {value!r}: attributes are str, int or float")
+    kind = _ATTR_TYPES.get(key)
+    if kind == _INT and not isinstance(value, int) or kind == _STR and not isinstance(value, str):
+        raise FormatError(f"cannot write attribute {key!r} = {value!r}: it must be of type {kind}")
+    if kind == _FLOAT and not isinstance(value, (int, float)):
+        raise FormatError(f"cannot write attribute {key!r} = {value!r}: it must be a number")
+    return float(value) if kind == _FLOAT else value
 
 
 def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> str:
-    """Write an operator file atomically; return its checksum."""
+    """Write an operator file atomically and return its dataset checksum.
+
+    The file is written to a temporary beside ``path``, sealed (header with the whole-file digest),
+    read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Destination; its folder must exist and be writable.
+    arrays : dict of str to numpy.ndarray
+        The datasets of the module docstring (all required ones; no others).
+    attrs : dict of str to str, int or float
+        Attributes; ``format``, ``format_version``, producer versions of numpy/h5py and
+        ``checksum`` are added here.
+
+    Returns
+    -------
+    str
+        The dataset checksum ``"sha256:<hex>"``.
+
+    Raises
+    ------
+    FormatError
+        Unknown or missing datasets, attributes of the wrong type, or a file that does not verify.
+    StoreError
+        The folder is missing or not writable.
+    """
     import h5py
 
-    canonical = {name: _canonical(name, a) for name, a in arrays.items()}
-    unknown = set(canonical) - set(_DATASETS)
+    unknown = set(arrays) - set(_DATASETS)
     if unknown:
-        raise ValueError(f"unknown datasets {sorted(unknown)}")
+        raise FormatError(f"cannot write {path}: unknown datasets {sorted(unknown)}; known: {', '.join(_DATASETS)}")
+    missing = [name for name, (_, required) in _DATASETS.items() if required and name not in arrays]
+    if missing:
+        raise FormatError(f"cannot write {path}: missing datasets {', '.join(missing)}")
+    canonical = {name: _canonical(name, a) for name, a in arrays.items()}
     checksum = array_checksum(canonical)
     all_attrs = {
+        **{key: _writable_attr(key, value) for key, value in attrs.items()},
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        **attrs,
         "numpy_version": np.__version__,
         "h5py_version": h5py.__version__,
         "checksum": checksum,
     }
+    absent = [key for key in _REQUIRED_ATTRS if key not in all_attrs]
+    if absent:
+        raise FormatError(f"cannot write {path}: missing attributes {', '.join(absent)}")
     folder = Path(path).parent
     if not folder.is_dir():
         raise StoreError(f"output folder {str(folder)!r} does not exist; create it or choose another with --out")
@@ -202,7 +377,7 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
         raise StoreError(f"output folder {str(folder)!r} is not writable; choose another with --out")
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=HEADER_SIZE) as f:
             for name, a in canonical.items():
                 if a.dtype == object:
                     f.create_dataset(name, data=a.astype(str).tolist(), dtype=h5py.string_dtype("utf-8"))
@@ -210,74 +385,193 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
                     f.create_dataset(name, data=a)
             for key, value in all_attrs.items():
                 f.attrs[key] = value
+        _seal(tmp)
+        back = read_operator(tmp)  # never rename a file into place that does not read back
+        if back.attrs["checksum"] != checksum:
+            raise FormatError(f"{tmp}: the written file reads back differently; nothing was replaced")
 
     atomic_write(Path(path), write)
     return checksum
 
 
-def _attr(value: Any) -> Any:
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _upgrade(where: str, version: int) -> FormatError:
+    return FormatError(
+        f"{where}: format_version {version} is newer than this gscli reads ({FORMAT_VERSION}); "
+        "upgrade gscli (pip install -U gscli)"
+    )
+
+
+def _parse_header(head: bytes, where: str) -> tuple[int, str, int]:
+    """Return (version, digest, size) from the first :data:`HEADER_SIZE` bytes of a file."""
+    if not head:
+        raise FormatError(f"{where}: empty file, not an operator file")
+    if head.startswith(_HDF5_SIGNATURE):
+        raise FormatError(
+            f"{where}: an HDF5 file without a gscli header: not a gscli operator file, or one written by "
+            f"an older gscli (format 1); rebuild it with: gscli build --force"
+        )
+    if not head.startswith(FORMAT.encode() + b" "):
+        raise FormatError(f"{where}: not a gscli operator file (it starts with {head[:16]!r}, not {FORMAT!r})")
+    m = _VERSION_RE.match(head)
+    if m is not None and int(m.group("version")) > FORMAT_VERSION:
+        raise _upgrade(where, int(m.group("version")))
+    if len(head) < HEADER_SIZE:
+        raise FormatError(f"{where}: truncated: {len(head)} bytes, shorter than the {HEADER_SIZE}-byte header")
+    m = _HEADER_RE.match(head)
+    if m is None or any(head[m.end():]):
+        first_line = head.split(b"\n", 1)[0][:120]
+        raise FormatError(f"{where}: damaged header: {first_line!r}")
+    version = int(m.group("version"))
+    if version != FORMAT_VERSION:
+        raise FormatError(f"{where}: format_version {version} is older than this gscli reads; rebuild it with: gscli build --force")
+    return version, m.group("digest").decode(), int(m.group("size"))
+
+
+def _read_bytes(path: Path, where: str, verify: bool) -> bytes:
+    """The whole file, after checking its header, size and (if ``verify``) whole-file digest."""
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (no effect on regular files)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(info.st_mode):
+                raise FormatError(f"{where}: not a regular file")
+            head = fh.read(HEADER_SIZE)
+            _, digest, size = _parse_header(head, where)
+            expected = HEADER_SIZE + size
+            if verify and info.st_size != expected:
+                what = "truncated" if info.st_size < expected else "has trailing bytes"
+                raise FormatError(f"{where}: {what}: {info.st_size} bytes, the header says {expected}")
+            body = fh.read()
+    except FileNotFoundError:
+        raise FormatError(f"{where}: no such operator file") from None
+    except IsADirectoryError:
+        raise FormatError(f"{where}: is a folder, not an operator file") from None
+    except OSError as exc:
+        raise FormatError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    if verify:
+        if len(body) != size:
+            raise FormatError(f"{where}: truncated while reading: {HEADER_SIZE + len(body)} bytes, the header says {expected}")
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != digest:
+            raise FormatError(f"{where}: damaged: the file's sha256 is {actual}, its header says {digest}")
+    return head + body
+
+
+def _attr(where: str, key: str, value: Any) -> Any:
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.generic):
-        return value.item()
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"{where}: attribute {key!r} is not valid utf-8") from None
+    elif isinstance(value, np.generic):
+        value = value.item()
+    kind = _ATTR_TYPES.get(key)
+    if kind is None:
+        return value
+    ok = {
+        _STR: isinstance(value, str),
+        _INT: isinstance(value, int) and not isinstance(value, bool),
+        _FLOAT: isinstance(value, (int, float)) and not isinstance(value, bool),
+    }[kind]
+    if not ok:
+        raise FormatError(f"{where}: attribute {key!r} is {type(value).__name__} {value!r:.80}, expected {kind}")
     return value
+
+
+def _check_json(where: str, attrs: dict[str, Any]) -> None:
+    for key in _JSON_ATTRS:
+        if key not in attrs:
+            continue
+        try:
+            value = json.loads(attrs[key])
+        except (ValueError, RecursionError):
+            raise FormatError(f"{where}: attribute {key!r} is not valid JSON: {attrs[key]!r:.80}") from None
+        if key == "checks" and not (isinstance(value, list) and all(isinstance(c, dict) for c in value)):
+            raise FormatError(f"{where}: attribute 'checks' must be a JSON list of objects")
+
+
+def _read_hdf5(image: bytes, where: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    import h5py
+
+    with h5py.File(io.BytesIO(image), "r") as f:
+        attrs = {k: _attr(where, k, v) for k, v in f.attrs.items()}
+        if attrs.get("format") != FORMAT:
+            raise FormatError(f"{where}: not a gscli operator file (format attribute is {attrs.get('format')!r}, expected {FORMAT!r})")
+        version = attrs.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise FormatError(f"{where}: format_version is {version!r}, expected a positive integer")
+        if version > FORMAT_VERSION:
+            raise _upgrade(where, version)
+        if version != FORMAT_VERSION:
+            raise FormatError(f"{where}: format_version attribute {version} disagrees with the header ({FORMAT_VERSION})")
+        missing = [a for a in _REQUIRED_ATTRS if a not in attrs]
+        if missing:
+            raise FormatError(f"{where}: missing attributes {', '.join(missing)}")
+        _check_json(where, attrs)
+        arrays: dict[str, np.ndarray] = {}
+        for name, (dtype, required) in _DATASETS.items():
+            if name not in f:
+                if required:
+                    raise FormatError(f"{where}: missing dataset {name!r}")
+                continue
+            node = f[name]
+            if not isinstance(node, h5py.Dataset):
+                raise FormatError(f"{where}: {name!r} is not a dataset")
+            if dtype is None:
+                if h5py.check_string_dtype(node.dtype) is None or node.ndim != 1:
+                    raise FormatError(f"{where}: dataset {name!r} must be a 1-d string dataset, found {node.dtype} {node.shape}")
+                arrays[name] = np.asarray(node.asstr()[()], dtype=object)
+            else:
+                data = node[()]
+                if not isinstance(data, np.ndarray) or data.dtype != np.dtype(dtype):
+                    found = getattr(data, "dtype", type(data).__name__)
+                    raise FormatError(f"{where}: dataset {name!r} has dtype {found}, expected {np.dtype(dtype)}")
+                arrays[name] = data
+    return arrays, attrs
 
 
 def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
     """Read and verify an operator file.
 
-    Raises :class:`FormatError` naming the file and the problem for a missing, truncated, foreign,
-    corrupted or newer-version file. ``verify=False`` skips only the checksum (for tools that
-    want to show what a damaged file holds).
-    """
-    import h5py
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.h5`` file.
+    verify : bool
+        Check the whole-file digest, the size and the dataset checksum (default). ``False`` is for
+        tools that want to show what a damaged file holds; it hands unverified bytes to the HDF5
+        library, so use it only on files you trust.
 
+    Returns
+    -------
+    OperatorData
+        Arrays (``downsample`` (m, n), ``upsample`` (n, m), ``antialias`` (n, n), ...) and attributes.
+
+    Raises
+    ------
+    FormatError
+        Naming the file and the problem, for a missing, truncated, foreign, corrupted, malformed
+        or newer-version file. No other exception escapes for a bad file.
+    """
     path = Path(path)
     where = str(path)
-    if not path.exists():
-        raise FormatError(f"{where}: no such operator file")
-    if path.is_dir():
-        raise FormatError(f"{where}: is a folder, not an operator file")
+    image = _read_bytes(path, where, verify)
     try:
-        with h5py.File(path, "r") as f:
-            attrs = {k: _attr(v) for k, v in f.attrs.items()}
-            if attrs.get("format") != FORMAT:
-                raise FormatError(f"{where}: not a gscli operator file (format attribute is {attrs.get('format')!r}, expected {FORMAT!r})")
-            version = attrs.get("format_version")
-            if not isinstance(version, int):
-                raise FormatError(f"{where}: format_version is {version!r}, expected an integer")
-            if version > FORMAT_VERSION:
-                raise FormatError(
-                    f"{where}: format_version {version} is newer than this gscli reads ({FORMAT_VERSION}); "
-                    "upgrade gscli (pip install -U gscli)"
-                )
-            if version < 1:
-                raise FormatError(f"{where}: format_version {version} is not a valid version")
-            missing = [a for a in _REQUIRED_ATTRS if a not in attrs]
-            if missing:
-                raise FormatError(f"{where}: missing attributes {', '.join(missing)}")
-            arrays: dict[str, np.ndarray] = {}
-            for name, (dtype, required) in _DATASETS.items():
-                if name not in f:
-                    if required:
-                        raise FormatError(f"{where}: missing dataset {name!r}")
-                    continue
-                node = f[name]
-                if not isinstance(node, h5py.Dataset):
-                    raise FormatError(f"{where}: {name!r} is not a dataset")
-                if name == "group_element_names":
-                    arrays[name] = np.asarray(node.asstr()[()], dtype=object)
-                else:
-                    data = node[()]
-                    if data.dtype != np.dtype(dtype):
-                        raise FormatError(f"{where}: dataset {name!r} has dtype {data.dtype}, expected {np.dtype(dtype)}")
-                    arrays[name] = data
-    except FormatError:
+        arrays, attrs = _read_hdf5(image, where)
+    except GscliError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - h5py/HDF5 raise many types on malformed input
         raise FormatError(f"{where}: cannot read operator file ({type(exc).__name__}: {exc})") from None
     data = OperatorData(arrays, attrs, path)
-    _validate_shapes(data, where)
+    _validate(data, where)
     if verify:
         actual = array_checksum(arrays)
         if actual != attrs["checksum"]:
@@ -285,25 +579,45 @@ def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
     return data
 
 
-def _validate_shapes(data: OperatorData, where: str) -> None:
+def _validate(data: OperatorData, where: str) -> None:
+    """Shapes, index ranges, finiteness and band bookkeeping agree with the operator the file names."""
     try:
         spec = data.spec
-    except Exception as exc:  # a spec attribute that does not parse is a format problem
+    except GscliError as exc:  # a spec attribute that does not parse is a format problem
         raise FormatError(f"{where}: {exc}") from None
     n, m = spec.group.order, spec.subgroup.order
+    a = data.arrays
     expected = {
         "downsample": (m, n), "upsample": (n, m), "antialias": (n, n), "basis": (n, m),
         "subgroup_nodes": (m,), "group_cayley": (n, n), "subgroup_cayley": (m, m), "group_element_names": (n,),
     }
+    if "group_matrices" in a:
+        expected["group_matrices"] = (n, 3, 3)
     for name, shape in expected.items():
-        if data.arrays[name].shape != shape:
-            raise FormatError(f"{where}: dataset {name!r} has shape {data.arrays[name].shape}, expected {shape} for {spec}")
+        if a[name].shape != shape:
+            raise FormatError(f"{where}: dataset {name!r} has shape {a[name].shape}, expected {shape} for {spec}")
+    for name in ("bands", "group_generators"):
+        if a[name].ndim != 1:
+            raise FormatError(f"{where}: dataset {name!r} has shape {a[name].shape}, expected a 1-d array")
     if data.attrs["group_order"] != n or data.attrs["subgroup_order"] != m or data.attrs["rate"] != n // m:
-        raise FormatError(f"{where}: order/rate attributes disagree with {spec}")
+        raise FormatError(
+            f"{where}: attributes group_order={data.attrs['group_order']}, subgroup_order={data.attrs['subgroup_order']}, "
+            f"rate={data.attrs['rate']} disagree with {spec} ({n}, {m}, {n // m})"
+        )
     for name, bound in (("subgroup_nodes", n), ("group_cayley", n), ("subgroup_cayley", m), ("group_generators", n)):
-        a = data.arrays[name]
-        if a.size and (a.min() < 0 or a.max() >= bound):
+        if a[name].size and (a[name].min() < 0 or a[name].max() >= bound):
             raise FormatError(f"{where}: dataset {name!r} has indices outside 0..{bound - 1}")
     for key, bound in (("group_identity", n), ("subgroup_identity", m)):
-        if not isinstance(data.attrs[key], int) or not 0 <= data.attrs[key] < bound:
+        if not 0 <= data.attrs[key] < bound:
             raise FormatError(f"{where}: attribute {key!r} = {data.attrs[key]!r} is not an index below {bound}")
+    for name in ("downsample", "upsample", "antialias", "basis", "group_matrices"):
+        if name in a and not np.isfinite(a[name]).all():
+            raise FormatError(f"{where}: dataset {name!r} holds NaN or infinite values")
+    bands = a["bands"]
+    dims, kept = bands["dimension"], bands["kept"]
+    if (not np.isfinite(bands["eigenvalue"]).all() or (dims < 1).any() or (kept < 0).any() or (kept > dims).any()
+            or int(dims.sum()) != n or int(kept.sum()) != m):
+        raise FormatError(
+            f"{where}: dataset 'bands' is inconsistent: band dimensions must sum to |G| = {n} and kept "
+            f"dimensions (each between 0 and its band's) to |H| = {m}"
+        )

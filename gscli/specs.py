@@ -84,7 +84,7 @@ class GroupSpec:
     def __post_init__(self) -> None:
         if self.family not in GROUP_FAMILIES:
             raise SpecError(f"unknown group family {self.family!r}; allowed: {', '.join(GROUP_FAMILIES)}")
-        if self.family in "CD" and (not isinstance(self.n, int) or self.n < 1):
+        if self.family in "CD" and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1):
             raise SpecError(f"group {self.family}{self.n}: N must be an integer >= 1")
         if self.family not in "CD" and self.n != 0:
             raise SpecError(f"group {self.family} takes no N (got {self.n})")

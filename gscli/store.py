@@ -1,20 +1,36 @@
-"""The operator store: the folder operator files live in, and how names map to files.
+"""The operator store: the folder operator files live in, how names map to files, and write locks.
 
 The store is ``$GSCLI_STORE`` if set, else ``operators/`` (relative to the working directory); the
-command line's ``--out`` overrides both. File names come from parsed specs (``D12-D6.h5``): spec
-strings hold only letters and digits, so a name can never leave the store folder.
+command line's ``--out`` overrides both. File names come from parsed specs (``D12-D6.h5``): a spec's
+stem holds only ASCII letters, digits and one ``-``, and :func:`operator_path` checks that, so a name
+can never leave the store folder (no ``..``, no separators, no absolute paths).
+
+Writers of a store serialize on an advisory lock (:func:`write_lock`, ``fcntl.flock`` on the store
+folder, so no lock file is left behind): the first process builds and writes, the others wait and
+then find the file up to date. Readers take no lock: files are replaced by an atomic rename, so a
+reader always opens either the old or the new complete file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from gscli.errors import StoreError
 from gscli.specs import OperatorSpec
 
-__all__ = ["STORE_ENV", "default_store", "operator_path"]
+__all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "lock_path", "write_lock"]
 
 STORE_ENV = "GSCLI_STORE"
+
+#: Seconds a writer waits for another writer of the same file before giving up.
+LOCK_TIMEOUT = 3600.0
+
+_STEM_RE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+")
 
 
 def default_store() -> Path:
@@ -23,9 +39,67 @@ def default_store() -> Path:
 
 
 def operator_path(spec: OperatorSpec | str, store: Path | str | None = None) -> Path:
-    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"`` or an :class:`OperatorSpec`) in ``store``."""
+    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"`` or an :class:`OperatorSpec`) in ``store``.
+
+    Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
+    :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
+    """
     parsed = spec if isinstance(spec, OperatorSpec) else OperatorSpec.parse(spec)
     folder = Path(store) if store is not None else default_store()
-    path = folder / f"{parsed.stem}.h5"
-    assert path.parent == folder and parsed.stem.replace("-", "").isalnum()
+    stem = parsed.stem
+    if not _STEM_RE.fullmatch(stem) or not stem.isascii():
+        raise StoreError(f"operator {parsed!r} gives the file name {stem!r}, which is not a plain name inside the store")
+    path = folder / f"{stem}.h5"
+    if path.parent != folder or path.name != f"{stem}.h5":
+        raise StoreError(f"operator file {str(path)!r} would leave the store {str(folder)!r}")
     return path
+
+
+def lock_path(path: Path) -> Path:
+    """What writers of ``path`` lock: the store folder itself (no lock file is left behind)."""
+    return Path(path).parent
+
+
+@contextlib.contextmanager
+def write_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the exclusive write lock of ``path`` for the duration of the ``with`` block.
+
+    The lock is an ``fcntl.flock`` on the store folder (:func:`lock_path`), so writers of a store take
+    turns and nothing is left behind; the operating system releases it when its holder exits, even
+    when killed, so a crashed writer never blocks the next. Where ``fcntl`` does not exist
+    (Windows), no lock is taken: writes are still atomic, concurrent builders just duplicate work.
+
+    Raises :class:`~gscli.errors.StoreError` if the lock cannot be created or is held longer than
+    ``timeout`` seconds.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    target = lock_path(path)
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"cannot lock the store folder {str(target)!r}: {exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"another process has been writing {str(path)!r} for over {timeout:g} s "
+                        f"(it holds {str(target)!r}); wait for it or stop it"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -23,7 +23,7 @@ from gscli.evaluate import (
     sample_images,
     signal_experiments,
 )
-from gscli.fileformat import OperatorData, array_checksum, read_operator
+from gscli.fileformat import OperatorData, _seal, array_checksum, read_operator
 
 STEMS = ("C8-C4", "D8-D4", "D12-C12", "O-T")
 
@@ -51,6 +51,7 @@ def _rewrite(path: Path, name: str, array: np.ndarray) -> None:
     arrays = read_operator(path, verify=False).arrays
     with h5py.File(path, "r+") as f:
         f.attrs["checksum"] = array_checksum(arrays)
+    _seal(path)  # and the whole-file header: a consistent file whose numbers are wrong
 
 
 def _copy(store: Path, stem: str, folder: Path) -> Path:
@@ -285,14 +286,14 @@ def test_cli_eval_catalog(store: Path, tmp_path: Path, monkeypatch: pytest.Monke
     code, out, err = _run("eval", "--catalog", "--no-signals")
     assert code == 0, err
     assert "gscli eval" in out and "C8>C4" in out and "O>T" in out
-    # a damaged file (checksum mismatch) fails alone, the others are still evaluated
+    # a damaged file (its sha256 no longer matches its header) fails alone, the others are still evaluated
     with h5py.File(tmp_path / "O-T.h5", "r+") as f:
         f["upsample"][0, 0] += 1.0
     code, out, err = _run("eval", "--catalog", "--no-signals", "--json")
     assert code == 1
     doc = json.loads(out)
     assert [f["passed"] for f in doc["files"]] == [True, False]
-    assert "checksum mismatch" in doc["files"][1]["error"] and "checksum mismatch" in err
+    assert "damaged: the file's sha256" in doc["files"][1]["error"] and "damaged: the file's sha256" in err
 
 
 def test_cli_eval_usage_errors(tmp_path: Path) -> None:

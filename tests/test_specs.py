@@ -97,3 +97,6 @@ def test_parsers_raise_only_spec_errors(text: str) -> None:
 def test_non_strings_are_spec_errors() -> None:
     with pytest.raises(SpecError, match="must be a string"):
         GroupSpec.parse(8)
+    for bad in (True, 0, -3, 2.0):
+        with pytest.raises(SpecError, match="N must be an integer >= 1"):
+            GroupSpec("C", bad)
