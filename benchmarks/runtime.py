@@ -137,7 +137,7 @@ def run_case(name: str, args: argparse.Namespace, device: torch.device, dtype: t
     batch, fields, spatial = CASES[name]
     batch = max(1, round(batch * args.scale))
     layer = GroupDownsample.from_catalog(name, store=args.store).to(device)
-    n, m = layer.group_order, layer.subgroup_order
+    n = layer.group_order
     gen = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(batch, fields * n, *spatial, generator=gen).to(device, dtype)
     naive = NaivePath(layer.source, device)
@@ -151,7 +151,6 @@ def run_case(name: str, args: argparse.Namespace, device: torch.device, dtype: t
         naive_ms = median_ms(lambda: naive(x), device, max(1, args.repeat // 3), warmup=1)
         buffer = torch.empty_like(x)
         copy_ms = median_ms(lambda: buffer.copy_(x), device, args.repeat)
-        del buffer
         canonical_ms = None
         if args.canonicalize:
             canonical = GroupDownsample.from_file(layer.source, canonicalize=True).to(device)

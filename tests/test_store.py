@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from gscli.build import build, is_up_to_date
 from gscli.cli import main
-from gscli.errors import FormatError, SpecError, StoreError
+from gscli.errors import FormatError, SpecError
 from gscli.fileformat import (
     FORMAT_VERSION,
     array_checksum,

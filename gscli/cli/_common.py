@@ -9,7 +9,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from gscli.errors import SpecError
 from gscli.specs import GroupSpec, OperatorSpec
 
 from gscli.store import STORE_ENV
@@ -45,7 +44,4 @@ def parse_group_or_operator(text: str) -> GroupSpec | OperatorSpec:
     """``D12`` is a group; ``D12>D6`` / ``D12-D6`` name the subgroup too."""
     if any(sep in text for sep in "<>-"):
         return OperatorSpec.parse(text)
-    try:
-        return GroupSpec.parse(text)
-    except SpecError:
-        raise
+    return GroupSpec.parse(text)
