@@ -49,5 +49,6 @@ def main() -> None:
 
 from gscli.cli import build as _build  # noqa: E402,F401  (registers commands)
 from gscli.cli import subgroups as _subgroups  # noqa: E402,F401
+from gscli.cli import model as _model  # noqa: E402,F401
 
 __all__ = ["main"]

@@ -210,6 +210,9 @@ def build_model(config: ModelConfig, variant: str | None = None, store: str | Pa
                 seed: int | None = None, dtype: torch.dtype = torch.float32) -> GroupCNN:
     """Build a :class:`GroupCNN` for ``config`` (optionally another ``variant``), seeded and in ``dtype``.
 
+    escnn samples its kernel bases in float32 whatever the dtype, so a float64 model is exactly
+    equivariant only to about 1e-8 (relative), not to float64 rounding.
+
     With the same ``seed``, the ``antialiased`` and ``plain`` variants get identical weights (the
     downsampling layers have no parameters).
     """
@@ -217,5 +220,4 @@ def build_model(config: ModelConfig, variant: str | None = None, store: str | Pa
         config = config.with_variant(variant)
     if seed is not None:
         torch.manual_seed(seed)
-    model = GroupCNN(config, store=store)
-    return model.to(dtype)
+    return GroupCNN(config, store=store).to(dtype)

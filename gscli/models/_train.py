@@ -49,7 +49,7 @@ def train(model: nn.Module, data: Digits, settings: TrainingConfig, *, rotate: b
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(index)
+            total += float(loss.detach()) * len(index)
             count += len(index)
             steps += 1
         losses.append(total / count)
