@@ -13,10 +13,10 @@ from gscli.build import build
 from gscli.models import parse_config
 
 pytest.importorskip("escnn", reason="models are built from escnn convolutions")
-import torch.distributed as dist  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
-from gscli.models._builder import build_model  # noqa: E402
+from gscli.models._builder import build_model
 
 # No batch norm: DDP keeps batch statistics per process (SyncBatchNorm is another matter), and the
 # single-process reference below must see the same arithmetic.

@@ -18,7 +18,7 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
 
 
-def _variant_table(variant) -> Table:  # noqa: ANN001 - a VariantErrors
+def _variant_table(variant) -> Table:
     table = Table(title=f"{variant.variant}: {' > '.join(variant.groups)}", title_justify="left")
     table.add_column("block", no_wrap=True)
     table.add_column("K")
@@ -27,14 +27,17 @@ def _variant_table(variant) -> Table:  # noqa: ANN001 - a VariantErrors
     for layer in variant.layers:
         fields, order, side = layer.shape
         outside = [k for k in layer.equivariance if k not in layer.inside]
-        mean_out = (lambda which: sum(getattr(layer, which)[k] for k in outside) / len(outside)) if outside else None
+
+        def mean_outside(values: dict[str, float], names: list[str] = outside) -> float | None:
+            return sum(values[k] for k in names) / len(names) if names else None
+
         table.add_row(layer.name, layer.group, f"{fields}x{order}x{side}^2",
-                      _fmt(layer.worst("equivariance", True)), _fmt(mean_out("equivariance") if mean_out else None),
-                      _fmt(layer.worst("invariance", True)), _fmt(mean_out("invariance") if mean_out else None))
+                      _fmt(layer.worst("equivariance", True)), _fmt(mean_outside(layer.equivariance)),
+                      _fmt(layer.worst("invariance", True)), _fmt(mean_outside(layer.invariance)))
     return table
 
 
-def _summary_table(report) -> Table:  # noqa: ANN001 - an ErrorReport
+def _summary_table(report) -> Table:
     table = Table(title=f"{report.model}: logits, {report.weights} weights (H: last stage's group; "
                         "in H: max, out: mean; test acc on rotated digits)", title_justify="left")
     columns = ["variant", "groups", "params", "acts/img", "logits in H", "logits out"]

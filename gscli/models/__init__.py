@@ -23,15 +23,15 @@ from gscli.models._config import (
 __all__ = [
     "VARIANTS",
     "ConfigError",
+    "GroupCNN",
     "ModelConfig",
     "StageConfig",
     "TrainingConfig",
+    "build_model",
     "load_config",
     "parse_config",
     "resolve_operators",
     "subgroup_types",
-    "GroupCNN",
-    "build_model",
 ]
 
 

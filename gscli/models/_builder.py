@@ -14,7 +14,7 @@ from gscli.models._config import ModelConfig, resolve_operators
 from gscli.nn import GroupDownsample
 from gscli.specs import GroupSpec, OperatorSpec
 
-__all__ = ["GroupCNN", "Block", "Traced", "build_model"]
+__all__ = ["Block", "GroupCNN", "Traced", "build_model"]
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,15 @@ from gscli.errors import GscliError, SpecError, SubgroupError
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 
 __all__ = [
+    "VARIANTS",
     "ConfigError",
+    "ModelConfig",
     "StageConfig",
     "TrainingConfig",
-    "ModelConfig",
-    "VARIANTS",
     "load_config",
     "parse_config",
-    "subgroup_types",
     "resolve_operators",
+    "subgroup_types",
 ]
 
 #: Group downsampling variants: the gscli operator D = S P, plain subsampling S, or none (stay on G).
@@ -333,8 +333,8 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     >>> cfg = parse_config({"group": "C4", "image_size": 9,
     ...                     "stages": [{"channels": 4, "kernel_size": 5},
     ...                                {"channels": 4, "stride": 2, "rate": 2}]})
-    >>> [str(s.subgroup) if s.subgroup else s.rate for s in cfg.stages], cfg.spatial_sizes()
-    ([2], [(9, 9), (9, 5)])
+    >>> [(s.name, s.rate) for s in cfg.stages], cfg.spatial_sizes()
+    ([('stage0', None), ('stage1', 2)], [(9, 9), (9, 5)])
     >>> parse_config({"group": "C4", "image_size": 9, "stages": [{"channels": 4, "rate": 3}]})
     Traceback (most recent call last):
     ...

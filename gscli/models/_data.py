@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from gscli.errors import DependencyError
 
-__all__ = ["Digits", "load_digits", "rotate", "random_rotations"]
+__all__ = ["Digits", "load_digits", "random_rotations", "rotate"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Digits:
         return int(self.labels.shape[0])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits as sklearn_digits

@@ -8,16 +8,16 @@ planar gspaces, and restricted gspaces whose element order is checked against op
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from gscli.errors import DependencyError, FormatError
 from gscli.specs import GroupSpec
 
-__all__ = ["enn", "gspace_of", "restrict", "element_indices"]
+__all__ = ["element_indices", "enn", "gspace_of", "restrict"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _modules() -> tuple[Any, Any]:
     from gscli import _escnn
 
@@ -78,7 +78,7 @@ def restrict(gspace: Any, escnn_id: Any, nodes: list[int], what: str) -> Any:
         raise FormatError(f"{what}: the operator file records no escnn subgroup id; rebuild it with gscli build")
     try:
         sub_gspace, inclusion, _ = gspace.restrict(escnn_id)
-    except Exception as exc:  # escnn raises assorted errors for ids it does not accept
+    except Exception as exc:  # noqa: BLE001 - escnn raises assorted errors for ids it does not accept
         raise FormatError(f"{what}: escnn cannot restrict {gspace.name} to subgroup id {escnn_id!r}: {exc}") from None
     found = element_indices(gspace.fibergroup, sub_gspace.fibergroup, inclusion)
     if found != list(nodes):

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from gscli.models._config import TrainingConfig
 from gscli.models._data import Digits, random_rotations
 
-__all__ = ["TrainResult", "train", "accuracy", "predict"]
+__all__ = ["TrainResult", "accuracy", "predict", "train"]
 
 
 @dataclass(frozen=True)
