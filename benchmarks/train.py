@@ -19,7 +19,7 @@ the same run; measured values are means over the training seeds.
 
 Usage::
 
-    python benchmarks/train.py                      # p4 and p4m, 3 training seeds: about 5 minutes on 2 cores
+    python benchmarks/train.py                      # p4 and p4m, 2 training seeds: about 4 minutes on 2 cores
     python benchmarks/train.py --configs configs/d12-digits.json --train-seeds 1   # D12: about 4 minutes
     python benchmarks/train.py --configs configs/p4-digits.toml --epochs 3 --seeds 3 --train-seeds 1
     python benchmarks/train.py --json > train.json
@@ -123,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="model configurations")
     parser.add_argument("--epochs", type=int, help="override the configurations' epochs")
     parser.add_argument("--seeds", type=int, default=5, help="random initializations for the same-weights sweep")
-    parser.add_argument("--train-seeds", type=int, default=3,
+    parser.add_argument("--train-seeds", type=int, default=2,
                         help="training runs per variant (seeds of weights, data split and angles)")
     parser.add_argument("--images", type=int, default=64, help="digits per sweep measurement")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--store", help="operator store (default: $GSCLI_STORE or operators/)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    parser.add_argument("--save", metavar="FILE", help="also write the JSON document to FILE")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     document: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__, "configs": []}
@@ -177,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['parameters']:>8}{r['activations_per_image']:>10}{r['train_seconds']:>9.1f}"
                   f"{r['train_time_ratio_vs_none']:>7.2f}{r['activation_ratio_vs_none']:>7.2f}")
     document["seconds"] = time.perf_counter() - start
+    if args.save:
+        Path(args.save).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(document, indent=2))
     else:

@@ -27,13 +27,17 @@ class TrainResult:
 
 def train(model: nn.Module, data: Digits, settings: TrainingConfig, *, rotate: bool = True,
           log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train ``model`` in place with Adam and cross entropy; every batch is randomly rotated if ``rotate``.
+    """Train ``model`` in place with Adam (cosine learning-rate decay to 0) and cross entropy.
+
+    Every batch is randomly rotated if ``rotate``.
 
     Seeded by ``settings.seed`` (batch order and angles); weights are whatever the model holds.
     The model is left in eval mode.
     """
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    steps_per_epoch = -(-len(data) // settings.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * steps_per_epoch)
     dtype = next(model.parameters()).dtype
     losses, steps, start = [], 0, time.perf_counter()
     model.train()
@@ -49,6 +53,7 @@ def train(model: nn.Module, data: Digits, settings: TrainingConfig, *, rotate: b
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
             total += float(loss.detach()) * len(index)
             count += len(index)
             steps += 1
