@@ -8,8 +8,13 @@ For each case the script times, on one device and in one dtype (medians of ``--r
   four separate einsums and an index;
 * ``copy``    -- ``buffer.copy_(x)`` into a preallocated buffer: reads and writes the input once at
   the device's copy bandwidth. The memory roofline of the layer (read the input once, write the
-  output once) is ``copy * (|x| + |y|) / (2 |x|)``. (The layer allocates its output; on CPU
-  that first touch costs extra, on CUDA the caching allocator makes it free.)
+  output once) is ``copy * (|x| + |y|) / (2 |x|)``.
+
+The layer allocates its output. On CUDA the caching allocator makes that free; on CPU, glibc returns
+large blocks to the kernel on free, so every call would page-fault its output in again (for the
+large case that costs more than the matmul). On Linux CPUs the script therefore asks glibc to keep
+freed memory (``mallopt``), which is what the jemalloc/tcmalloc that PyTorch's CPU tuning guide
+recommends do anyway; ``--fresh-pages`` measures without it.
 
 and prints ``naive / layer`` (goal >= 20x) and ``roofline / layer`` (the fraction of the copy
 roofline the layer reaches; goal >= 50% for the large C8>C4 case). The naive path's output is
@@ -20,7 +25,7 @@ Usage::
     python benchmarks/runtime.py                      # the three cases of the issue, CPU, float32
     python benchmarks/runtime.py --device cuda        # same on a GPU
     python benchmarks/runtime.py --scale 0.25         # batch sizes divided by 4 (small machines)
-    python benchmarks/runtime.py --cases C8-C4 --compile --json
+    python benchmarks/runtime.py --cases C8-C4 --compile --canonicalize --json
 
 Operator files come from ``--store`` (default: the operator store); missing ones are built if
 escnn is installed.
@@ -29,6 +34,7 @@ escnn is installed.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import statistics
 import sys
@@ -63,10 +69,21 @@ class Result:
     copy_ms: float
     roofline_ms: float
     compiled_ms: float | None
+    canonical_ms: float | None
     speedup_vs_naive: float
     roofline_fraction: float
     layer_gbps: float
     naive_max_rel_diff: float
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to reuse freed blocks instead of unmapping them (Linux only); True if it took effect."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 2**30)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def _sync(device: torch.device) -> None:
@@ -135,6 +152,10 @@ def run_case(name: str, args: argparse.Namespace, device: torch.device, dtype: t
         buffer = torch.empty_like(x)
         copy_ms = median_ms(lambda: buffer.copy_(x), device, args.repeat)
         del buffer
+        canonical_ms = None
+        if args.canonicalize:
+            canonical = GroupDownsample.from_file(layer.source, canonicalize=True).to(device)
+            canonical_ms = median_ms(lambda: canonical(x), device, args.repeat)
         compiled_ms = None
         if args.compile:
             compiled = torch.compile(layer)
@@ -145,6 +166,7 @@ def run_case(name: str, args: argparse.Namespace, device: torch.device, dtype: t
     return Result(
         case=name.replace("-", ">"), shape=tuple(x.shape), dtype=str(dtype).replace("torch.", ""), device=str(device),
         layer_ms=layer_ms, naive_ms=naive_ms, copy_ms=copy_ms, roofline_ms=roofline_ms, compiled_ms=compiled_ms,
+        canonical_ms=canonical_ms,
         speedup_vs_naive=naive_ms / layer_ms, roofline_fraction=roofline_ms / layer_ms,
         layer_gbps=(bytes_in + bytes_out) / (layer_ms * 1e-3) / 1e9, naive_max_rel_diff=diff,
     )
@@ -159,27 +181,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=10, help="timed calls per measurement (median; default 10)")
     parser.add_argument("--store", default=None, help="operator folder (default: $GSCLI_STORE or operators/)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(layer)")
+    parser.add_argument("--canonicalize", action="store_true", help="also time the canonicalizing layer")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--fresh-pages", action="store_true",
+                        help="on CPU, let glibc unmap freed memory (every output is page-faulted in again)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    heap = "default glibc malloc"
+    if torch.device(args.device).type == "cpu" and not args.fresh_pages and keep_freed_memory():
+        heap = "freed memory kept for reuse (mallopt)"
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     results = [run_case(name, args, device, dtype) for name in args.cases]
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
         return 0
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"cpu, {torch.get_num_threads()} threads, {heap}"
     print(f"gscli.nn runtime benchmark: {name}, {args.dtype}, torch {torch.__version__}, median of {args.repeat}")
     header = (f"{'case':8} {'shape':24} {'layer ms':>9} {'naive ms':>9} {'copy ms':>8} {'roof ms':>8} "
-              f"{'naive/layer':>11} {'roof/layer':>10} {'GB/s':>6}" + (f" {'compiled ms':>11}" if args.compile else ""))
+              f"{'naive/layer':>11} {'roof/layer':>10} {'GB/s':>6}" + (f" {'compiled ms':>11}" if args.compile else "")
+              + (f" {'canonical ms':>12}" if args.canonicalize else ""))
     print(header)
     for r in results:
-        line = (f"{r.case:8} {str(r.shape):24} {r.layer_ms:9.3f} {r.naive_ms:9.2f} {r.copy_ms:8.3f} {r.roofline_ms:8.3f} "
+        line = (f"{r.case:8} {str(r.shape):24} {r.layer_ms:9.3f} {r.naive_ms:9.2f} {r.copy_ms:8.3f} "
+                f"{r.roofline_ms:8.3f} "
                 f"{r.speedup_vs_naive:10.1f}x {100 * r.roofline_fraction:9.0f}% {r.layer_gbps:6.1f}")
         if args.compile:
             line += f" {r.compiled_ms:11.3f}"
+        if args.canonicalize:
+            line += f" {r.canonical_ms:12.3f}"
         print(line)
     worst = max(r.naive_max_rel_diff for r in results)
     print(f"naive path agrees with the layer to {worst:.1e} (max relative difference)")

@@ -185,7 +185,8 @@ def _canonical_reference(data, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
 def test_canonicalized_forward_matches_per_sample_reference(store: Path, name: str) -> None:
     data = read_operator(path_of(store, name))
     layer = GroupDownsample.from_file(path_of(store, name), canonicalize=True)
-    x = torch.randn(16, 2 * len(data["group_cayley"]), 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    n = len(data["group_cayley"])
+    x = torch.randn(16, 2 * n, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     out = layer(x)
     assert isinstance(out, Canonicalized)
     expected, reps = _canonical_reference(data, x)
@@ -197,7 +198,9 @@ def test_canonicalized_forward_matches_per_sample_reference(store: Path, name: s
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 @pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O"])
-def test_canonicalized_round_trip_commutes_with_all_of_g(store: Path, name: str, dtype: torch.dtype, tol: float) -> None:
+def test_canonicalized_round_trip_commutes_with_all_of_g(
+    store: Path, name: str, dtype: torch.dtype, tol: float
+) -> None:
     data = read_operator(path_of(store, name))
     cayley = data["group_cayley"]
     n = len(cayley)
@@ -287,7 +290,8 @@ def test_state_dict_round_trip(store: Path) -> None:
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=True)
 
-    fresh = torch.nn.Sequential(torch.nn.Identity(), GroupDownsample.from_file(path_of(store, "D12>D6"), canonicalize=True))
+    canonical = GroupDownsample.from_file(path_of(store, "D12>D6"), canonicalize=True)
+    fresh = torch.nn.Sequential(torch.nn.Identity(), canonical)
     x = torch.randn(2, 48, 3, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
     before = fresh(x)
     doubled = dict(loaded)
@@ -305,6 +309,19 @@ def test_state_dict_round_trip(store: Path) -> None:
     smaller = torch.nn.Sequential(torch.nn.Identity(), GroupDownsample.from_file(path_of(store, "C8>C4")))
     with pytest.raises((RuntimeError, FormatError), match="D12>D6|size mismatch"):
         smaller.load_state_dict(loaded)
+
+
+def test_deepcopy_and_pickle_give_the_same_layer(store: Path) -> None:
+    import copy
+    import pickle
+
+    layer = GroupDownsample.from_file(path_of(store, "C8>C4"), canonicalize=True)
+    x = torch.randn(4, 16, 3, generator=torch.Generator().manual_seed(13))
+    out = layer(x)
+    for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert clone is not layer
+        assert torch.equal(clone(x).output, out.output) and torch.equal(clone(x).coset, out.coset)
+        assert torch.equal(clone.upsample(out), layer.upsample(out))
 
 
 def test_extra_repr_names_the_operator(store: Path) -> None:
@@ -389,7 +406,8 @@ def test_non_finite_values_pass_through(store: Path) -> None:
             finite[0, 5, 1] = 0.0
             finite[1, 30, 2] = 0.0
             keep = torch.isfinite(fiber(y, 12))
-            assert np.allclose(fiber(y, 12)[keep].numpy(), fiber(torch.from_numpy(dense(data["downsample"], finite)), 12)[keep].numpy(), atol=1e-12)
+            reference = fiber(torch.from_numpy(dense(data["downsample"], finite)), 12)
+            assert np.allclose(fiber(y, 12)[keep].numpy(), reference[keep].numpy(), atol=1e-12)
 
 
 # -- files and the store ------------------------------------------------------------------------------
@@ -438,7 +456,8 @@ def test_from_catalog_loads_builds_or_explains(store: Path, tmp_path: Path, monk
     with pytest.raises(FormatError, match=r"no operator file for D4>C2 .*gscli build D4 --subgroup C2 --out"):
         GroupDownsample.from_catalog("D4>C2", store=empty, build=False)
     monkeypatch.setattr("gscli.nn._source.escnn_available", lambda: False)
-    with pytest.raises(FormatError, match=r"escnn \(needed to build one\) is not installed.*gscli build D4 --subgroup C2"):
+    no_escnn = r"escnn \(needed to build one\) is not installed.*gscli build D4 --subgroup C2"
+    with pytest.raises(FormatError, match=no_escnn):
         GroupDownsample.from_catalog("D4>C2", store=empty)
     assert not (empty / "D4-C2.h5").exists()
     monkeypatch.undo()

@@ -1,9 +1,12 @@
 """Runtime: apply gscli operators inside torch models (torch, numpy and h5py only; never escnn).
 
->>> from gscli.nn import GroupDownsample
->>> layer = GroupDownsample.from_catalog("D12-D6")   # doctest: +SKIP
->>> layer                                             # doctest: +SKIP
-GroupDownsample(group=D12, subgroup=D6, rate=2, source='operators/D12-D6.h5')
+Typical use, with operator files in the store (``operators/`` or ``$GSCLI_STORE``)::
+
+    from gscli.nn import GroupDownsample
+
+    down = GroupDownsample.from_catalog("D12-D6")   # GroupDownsample(group=D12, subgroup=D6, rate=2, ...)
+    y = down(x)                                     # (batch, C*24, *spatial) -> (batch, C*12, *spatial)
+    x_back = down.upsample(y)
 
 See :class:`GroupDownsample` for shapes, dtypes, canonicalization, ``state_dict`` and escnn use.
 """

@@ -133,7 +133,9 @@ def _sub_gspace(layer: GroupDownsample, gspace: Any) -> Any:
 def _wrap(tensor: Tensor, gspace: Any, fields: int, coords: Any) -> Any:
     enn = _escnn_nn()
     field_type = enn.FieldType(gspace, [gspace.regular_repr] * fields)
-    return enn.GeometricTensor(tensor, field_type, coords) if coords is not None else enn.GeometricTensor(tensor, field_type)
+    if coords is None:
+        return enn.GeometricTensor(tensor, field_type)
+    return enn.GeometricTensor(tensor, field_type, coords)
 
 
 def downsample(layer: GroupDownsample, x: Any) -> Any:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from gscli.errors import FormatError, GscliError
 from gscli.groups import homomorphism_defects
 from gscli.nn import _cosets, _interop
-from gscli.nn._source import OperatorBuiltWarning, catalog_file
+from gscli.nn._source import catalog_file
 from gscli.specs import OperatorSpec
 
 __all__ = ["GroupDownsample", "Canonicalized", "InputError", "FLOAT_DTYPES"]
@@ -105,13 +105,17 @@ class GroupDownsample(nn.Module):
     asks and are cast once per (dtype, device) and cached. Non-finite values pass through without
     an error: a NaN or inf in a field spreads to all |H| outputs of that field at that position.
 
-    *Canonicalization* (Xu et al., NeurIPS 2021). Per sample, pool the chosen field(s) over space
-    and fields into a vector p on G (summed in float64), take g* = argmax p (ties: lowest index),
-    and the coset c_k H holding g*; output :math:`y = D \lambda(c_k^{-1}) x` and k. Because
-    argmax(lambda(g) p) = g argmax(p), the coset moves with g, and ``upsample`` (which applies
-    :math:`\lambda(c_k) U`) makes downsample -> upsample commute with every g in G, not only H.
-    Exactly tied maxima break the equivariance (they take the lowest index). The per-sample
-    matrices are precomputed, one per coset; a call gathers them and runs one batched matmul.
+    *Canonicalization* (Xu et al., NeurIPS 2021). Per sample, sum the chosen field(s) over space
+    and fields into a vector p on G (accumulated in float32, float64 for float64 inputs), take
+    g* = argmax p (ties: lowest index) and the coset c_k H holding g*; output
+    :math:`y = D \lambda(c_k^{-1}) x` and k. Because argmax(lambda(g) p) = g argmax(p), the coset
+    moves with g, and ``upsample`` (which applies :math:`\lambda(c_k) U`) makes downsample ->
+    upsample commute with every g in G, not only H. Maxima tied exactly, or within the rounding
+    of the sums (a transformed input is summed in another order), can pick another coset and
+    break this; where the signal is itself invariant (e.g. bandlimited O_h -> O signals under
+    -I) either choice gives the same round trip. The per-coset matrices are precomputed; a call
+    reads the input once more for the sums, gathers one matrix per sample and runs one batched
+    matmul. Coset indices passed to ``upsample`` are range-checked on CPU in eager mode only.
 
     *state_dict.* D and U (float64) and ``subgroup_nodes`` are saved in the model's
     ``state_dict`` (``operator_down``, ``operator_up``, ``subgroup_nodes``), together with an
@@ -178,34 +182,8 @@ class GroupDownsample(nn.Module):
         nodes = _as_index_array(subgroup_nodes, "subgroup_nodes")
         cayley_g = _as_index_array(group_cayley, "group_cayley")
         cayley_h = _as_index_array(subgroup_cayley, "subgroup_cayley")
-        expected = {"downsample": (down, (m, n)), "upsample": (up, (n, m)), "subgroup_nodes": (nodes, (m,)),
-                    "group_cayley": (cayley_g, (n, n)), "subgroup_cayley": (cayley_h, (m, m))}
-        for name, (array, shape) in expected.items():
-            if array.shape != shape:
-                raise FormatError(f"{spec}: {name} has shape {array.shape}, expected {shape} (|G| = {n}, |H| = {m})")
-        if not (np.isfinite(down).all() and np.isfinite(up).all()):
-            raise FormatError(f"{spec}: the operators hold non-finite values")
-        if nodes.min() < 0 or nodes.max() >= n or len(set(nodes.tolist())) != m:
-            raise FormatError(f"{spec}: subgroup_nodes must be {m} distinct indices below {n}, got {nodes.tolist()}")
-        try:
-            defects = homomorphism_defects(cayley_g, cayley_h, nodes)
-            _cosets.identity_of(cayley_g)
-        except (IndexError, ValueError) as exc:
-            raise FormatError(f"{spec}: invalid Cayley tables ({exc})") from None
-        if defects:
-            raise FormatError(
-                f"{spec}: subgroup_nodes is not a homomorphism from H's Cayley table into G's "
-                f"({defects} of {m * m} products disagree): the sampled elements do not form the subgroup {subgroup}"
-            )
-        for name, value in (("fields", fields), ("canonical_field", canonical_field)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                raise InputError(f"{name} must be a non-negative integer or None, got {value!r}")
-        if fields == 0:
-            raise InputError("fields must be positive, got 0")
-        if fields is not None and canonical_field is not None and canonical_field >= fields:
-            raise InputError(f"canonical_field {canonical_field} is not one of the {fields} fields (0..{fields - 1})")
-        if canonical_field is not None and not canonicalize:
-            raise InputError("canonical_field is only used with canonicalize=True")
+        _check_arrays(spec, down, up, nodes, cayley_g, cayley_h)
+        _check_options(fields, canonicalize, canonical_field)
 
         self.spec = spec
         self.group_order, self.subgroup_order, self.rate = n, m, spec.rate
@@ -252,12 +230,14 @@ class GroupDownsample(nn.Module):
         return cls.from_operator(read_operator(path), **options)
 
     @classmethod
-    def from_catalog(cls, name: str, store: str | Path | None = None, build: bool = True, **options: Any) -> GroupDownsample:
+    def from_catalog(
+        cls, name: str, store: str | Path | None = None, build: bool = True, **options: Any
+    ) -> GroupDownsample:
         """Layer for a catalog name (``"D12-D6"`` or ``"D12>D6"``) from the operator store.
 
         The store is ``store``, else ``$GSCLI_STORE``, else ``operators/``. A missing file is built
         into the store when ``build`` is true and escnn is installed (with an
-        :class:`OperatorBuiltWarning`); otherwise :class:`~gscli.errors.FormatError` says how to build it.
+        :class:`~gscli.nn.OperatorBuiltWarning`); otherwise :class:`~gscli.errors.FormatError` says how to build it.
         """
         return cls.from_file(catalog_file(name, store, build), **options)
 
@@ -281,8 +261,9 @@ class GroupDownsample(nn.Module):
             reps = np.array([_cosets.identity_of(cayley)], dtype=np.int64)
             down_stack, up_stack = down[None], up[None]
         master = _master_dtype(device)
-        self.register_buffer("_down_stack", torch.from_numpy(np.ascontiguousarray(down_stack)).to(device, master), persistent=False)
-        self.register_buffer("_up_stack", torch.from_numpy(np.ascontiguousarray(up_stack)).to(device, master), persistent=False)
+        for name, stack in (("_down_stack", down_stack), ("_up_stack", up_stack)):
+            tensor = torch.from_numpy(np.ascontiguousarray(stack)).to(device, master)
+            self.register_buffer(name, tensor, persistent=False)
         self.register_buffer("_coset_of", torch.from_numpy(coset_of).to(device), persistent=False)
         self.register_buffer("coset_representatives", torch.from_numpy(reps).to(device), persistent=False)
         self._cast_cache.clear()
@@ -308,7 +289,12 @@ class GroupDownsample(nn.Module):
             self._cast_cache[key] = cached
         return cached
 
-    # -- state_dict ----------------------------------------------------------------------------
+    # -- state_dict and pickling ---------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cast_cache"], state["_escnn_cache"] = {}, {}  # caches (and escnn objects) are not state
+        return state
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"format": _EXTRA_STATE_FORMAT, "group": str(self.spec.group), "subgroup": str(self.spec.subgroup),
@@ -316,7 +302,9 @@ class GroupDownsample(nn.Module):
 
     def set_extra_state(self, state: Any) -> None:
         if not isinstance(state, dict) or state.get("format") != _EXTRA_STATE_FORMAT:
-            raise FormatError(f"checkpoint extra state {state!r} is not from a gscli GroupDownsample ({_EXTRA_STATE_FORMAT})")
+            raise FormatError(
+                f"checkpoint extra state {state!r} is not from a gscli GroupDownsample ({_EXTRA_STATE_FORMAT})"
+            )
         theirs = f"{state.get('group')}>{state.get('subgroup')}"
         if theirs != str(self.spec):
             raise FormatError(f"checkpoint holds {theirs} operators, but this layer applies {self.spec}; "
@@ -353,7 +341,9 @@ class GroupDownsample(nn.Module):
                 f"got {channels}"
             )
         if x.device != self._down_stack.device:
-            raise InputError(f"input is on {x.device} but the layer is on {self._down_stack.device}; move it with .to()")
+            raise InputError(
+                f"input is on {x.device} but the layer is on {self._down_stack.device}; move it with .to()"
+            )
         return x.shape[0], channels // order, tuple(x.shape[2:])
 
     def forward(self, x: Any) -> Any:
@@ -383,7 +373,8 @@ class GroupDownsample(nn.Module):
             x4c = x4[:, self.canonical_field : self.canonical_field + 1]
         else:
             x4c = x4
-        pooled = x4c.sum(dim=(1, 3), dtype=_master_dtype(x.device))  # (batch, n): G-equivariant
+        accumulate = torch.float64 if x.dtype == torch.float64 else torch.float32
+        pooled = x4c.sum(dim=3, dtype=accumulate).sum(dim=1)  # (batch, n): G-equivariant
         coset = self._coset_of[pooled.argmax(dim=1)]  # (batch,)
         y = torch.matmul(down[coset].unsqueeze(1), x4)  # (batch, 1, m, n) @ (batch, fields, n, size)
         return Canonicalized(y.reshape(batch, fields * m, *spatial), coset)
@@ -415,7 +406,10 @@ class GroupDownsample(nn.Module):
             raise InputError("this layer canonicalizes: upsample needs the coset forward returned, "
                              "e.g. layer.upsample(layer(x)) or layer.upsample(y, coset)")
         if not isinstance(coset, Tensor) or coset.dtype not in (torch.int64, torch.int32) or coset.shape != (batch,):
-            what = f"{coset.dtype} tensor of shape {tuple(coset.shape)}" if isinstance(coset, Tensor) else type(coset).__name__
+            if isinstance(coset, Tensor):
+                what = f"{coset.dtype} tensor of shape {tuple(coset.shape)}"
+            else:
+                what = type(coset).__name__
             raise InputError(f"coset must be an int64 tensor of shape ({batch},), got {what}")
         checkable = coset.device.type == "cpu" and not torch.compiler.is_compiling()  # no device sync, no graph break
         if checkable and coset.numel() and (int(coset.min()) < 0 or int(coset.max()) >= self.rate):
@@ -439,9 +433,50 @@ class GroupDownsample(nn.Module):
 
 
 def _apply_fiber(matrix: Tensor, x: Tensor, batch: int, fields: int, spatial: tuple[int, ...]) -> Tensor:
-    """``matrix`` (p, q) on the group axis of ``x`` (batch, fields*q, *spatial): one matmul, no copies for contiguous x."""
+    """``matrix`` (p, q) on the group axis of ``x`` (batch, fields*q, *spatial): one matmul.
+
+    Contiguous inputs are only viewed, never copied; the output is (batch, fields*p, *spatial).
+    """
     p, q = matrix.shape
     if not spatial:
         return (x.reshape(batch * fields, q) @ matrix.T).reshape(batch, fields * p)
     x3 = x.reshape(batch * fields, q, math.prod(spatial))
     return torch.matmul(matrix, x3).reshape(batch, fields * p, *spatial)
+
+
+def _check_arrays(
+    spec: OperatorSpec, down: np.ndarray, up: np.ndarray, nodes: np.ndarray, cayley_g: np.ndarray, cayley_h: np.ndarray
+) -> None:
+    """Raise :class:`FormatError` unless the arrays are a G>H operator: shapes, finiteness, homomorphism."""
+    n, m = spec.group.order, spec.subgroup.order
+    expected = {"downsample": (down, (m, n)), "upsample": (up, (n, m)), "subgroup_nodes": (nodes, (m,)),
+                "group_cayley": (cayley_g, (n, n)), "subgroup_cayley": (cayley_h, (m, m))}
+    for name, (array, shape) in expected.items():
+        if array.shape != shape:
+            raise FormatError(f"{spec}: {name} has shape {array.shape}, expected {shape} (|G| = {n}, |H| = {m})")
+    if not (np.isfinite(down).all() and np.isfinite(up).all()):
+        raise FormatError(f"{spec}: the operators hold non-finite values")
+    if nodes.min() < 0 or nodes.max() >= n or len(set(nodes.tolist())) != m:
+        raise FormatError(f"{spec}: subgroup_nodes must be {m} distinct indices below {n}, got {nodes.tolist()}")
+    try:
+        defects = homomorphism_defects(cayley_g, cayley_h, nodes)
+        _cosets.identity_of(cayley_g)
+    except (IndexError, ValueError) as exc:
+        raise FormatError(f"{spec}: invalid Cayley tables ({exc})") from None
+    if defects:
+        raise FormatError(
+            f"{spec}: subgroup_nodes is not a homomorphism from H's Cayley table into G's "
+            f"({defects} of {m * m} products disagree): the sampled elements do not form the subgroup {spec.subgroup}"
+        )
+
+
+def _check_options(fields: int | None, canonicalize: bool, canonical_field: int | None) -> None:
+    for name, value in (("fields", fields), ("canonical_field", canonical_field)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise InputError(f"{name} must be a non-negative integer or None, got {value!r}")
+    if fields == 0:
+        raise InputError("fields must be positive, got 0")
+    if fields is not None and canonical_field is not None and canonical_field >= fields:
+        raise InputError(f"canonical_field {canonical_field} is not one of the {fields} fields (0..{fields - 1})")
+    if canonical_field is not None and not canonicalize:
+        raise InputError("canonical_field is only used with canonicalize=True")
