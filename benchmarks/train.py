@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             continue
         print(f"\n{config.name} ({path}), {config.training.epochs} epochs, {args.threads} threads, "
-              f"means over {args.train_seeds} training seeds (acc rot: min-max)")
+              + (f"means over {args.train_seeds} training seeds (acc rot: min-max)" if rows else "sweep only"))
         if sweep:
             print(f"  same random weights, {sweep['seeds']} seeds x {sweep['images']} digits: logit error outside "
                   f"the last group, median antialiased {sweep['median_antialiased']:.2e} vs plain "
