@@ -17,6 +17,7 @@ from gscli.cli import main
 from gscli.errors import FormatError
 from gscli.fileformat import read_operator
 from gscli.models import ConfigError, load_config, parse_config, resolve_operators, subgroup_types
+from gscli.nn import InputError
 from gscli.specs import GroupSpec, OperatorSpec
 
 pytest.importorskip("escnn", reason="models are built from escnn convolutions")
@@ -269,6 +270,8 @@ def test_operators_are_buffers_and_counts_add_up(store: Path, digits: torch.Tens
     assert aa.activation_count() == sum(t.tensor[0].numel() for t in traced)
     assert none.parameter_count() > aa.parameter_count() == sum(p.numel() for p in aa.parameters())
     assert none.downsampling_layers() == [] and str(none.final_group) == "C4"
+    with pytest.raises(InputError, match=re.escape("p4: expected images (batch, 1, 17, 17), got (2, 1, 16, 16)")):
+        aa(torch.zeros(2, 1, 16, 16))
 
 
 # -- error propagation -----------------------------------------------------------------------------

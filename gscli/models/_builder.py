@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gscli.models import _escnn_nn
 from gscli.models._config import ModelConfig, resolve_operators
-from gscli.nn import GroupDownsample
+from gscli.nn import GroupDownsample, InputError
 from gscli.specs import GroupSpec, OperatorSpec
 
 __all__ = ["Block", "GroupCNN", "Traced", "build_model"]
@@ -143,7 +143,7 @@ class GroupCNN(nn.Module):
         expected = (c.in_channels, c.image_size, c.image_size)
         if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{c.name}: expected images (batch, {c.in_channels}, {c.image_size}, {c.image_size}), "
+            raise InputError(f"{c.name}: expected images (batch, {c.in_channels}, {c.image_size}, {c.image_size}), "
                              f"got {got}")
 
     def _run(self, x: Tensor, trace: list[Traced] | None) -> Tensor:

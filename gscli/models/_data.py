@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gscli.errors import DependencyError
+from gscli.models._config import ConfigError
 
 __all__ = ["Digits", "load_digits", "random_rotations", "rotate"]
 
@@ -54,10 +55,10 @@ def load_digits(size: int, test_size: int = 500, seed: int = 0) -> tuple[Digits,
         ``1797 - test_size`` and ``test_size`` upright digits.
     """
     if size < 9 or size % 2 == 0:
-        raise ValueError(f"digits are resized to an odd size >= 9, got {size}")
+        raise ConfigError(f"digits are resized to an odd size >= 9, got {size}")
     images, labels = _raw()
     if not 0 < test_size < len(labels):
-        raise ValueError(f"test_size must lie in 1..{len(labels) - 1}, got {test_size}")
+        raise ConfigError(f"test_size must lie in 1..{len(labels) - 1}, got {test_size}")
     x = torch.from_numpy(images)[:, None]  # (1797, 1, 8, 8)
     x = F.pad(x, (0, 1, 0, 1))  # 9x9: the centre (4, 4) is a pixel
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=True)
