@@ -89,7 +89,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     \b
     Examples:
       gscli eval-model configs/p4m-digits.toml --plot p4m.png
-      gscli eval-model configs/d12-digits.toml --weights trained --json
+      gscli eval-model configs/d12-digits.json --weights trained --json
     """
     import torch
 
