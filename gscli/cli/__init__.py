@@ -53,5 +53,6 @@ from gscli.cli import build as _build  # noqa: E402,F401  (registers commands)
 from gscli.cli import subgroups as _subgroups  # noqa: E402,F401
 from gscli.cli import inspect as _inspect  # noqa: E402,F401
 from gscli.cli import eval as _eval  # noqa: E402,F401
+from gscli.cli import model as _model  # noqa: E402,F401
 
 __all__ = ["main"]

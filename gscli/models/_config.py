@@ -1,0 +1,441 @@
+"""Model configurations: parse a JSON/TOML file into frozen values and validate it (pure Python).
+
+A configuration describes a G-CNN for square images: a group G (C_N or D_N), a list of stages, and
+how group downsampling is done. Every stage is::
+
+    conv (lifting conv for the first stage) -> [batch norm] -> ReLU
+        -> [spatial downsampling by ``stride``] -> [group downsampling K -> H]
+
+where K is the group the stage's convolution lives on (G for the first stage) and H the subgroup
+named by ``subgroup`` (a type such as ``"D2"``) or ``rate`` (the index |K|/|H|). The head pools
+over the last group and over space, then applies one linear layer.
+
+Validation happens here, without escnn: group and subgroup types, rates, odd kernel sizes, and
+spatial sizes that keep the grid's centre a sample point (so that strided sampling commutes exactly
+with 90-degree rotations and flips). A ``rate`` that two subgroup types share (e.g. rate 2 in D_N:
+D_{N/2} or C_N) is resolved when the model is built, by gscli's subgroup rule (least aliasing, as
+``gscli build --rate``); see :func:`resolve_operators`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gscli.errors import GscliError, SpecError, SubgroupError
+from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
+
+__all__ = [
+    "VARIANTS",
+    "ConfigError",
+    "ModelConfig",
+    "StageConfig",
+    "TrainingConfig",
+    "load_config",
+    "parse_config",
+    "resolve_operators",
+    "subgroup_types",
+]
+
+#: Group downsampling variants: the gscli operator D = S P, plain subsampling S, or none (stay on G).
+VARIANTS = ("antialiased", "plain", "none")
+
+_MODEL_KEYS = {
+    "name": "a label for tables and plots (default: the file name)",
+    "group": "the group G of the lifting convolution: C<N> or D<N>",
+    "image_size": "side of the square input images, odd (e.g. 17 or 33)",
+    "in_channels": "channels of the input images (default 1)",
+    "classes": "number of classes (default 10)",
+    "group_downsampling": "antialiased | plain | none (default antialiased)",
+    "spatial_antialias": "blur (Gaussian) before spatial striding (default true)",
+    "blur_sigma": "standard deviation of that blur in pixels (default 0.66)",
+    "batch_norm": "batch norm over each regular field after every conv (default true)",
+    "stages": "the list of stages",
+    "training": "settings for --weights trained and the training benchmark",
+}
+_STAGE_KEYS = {
+    "name": "a label (default stage<i>)",
+    "channels": "number of regular fields the stage's conv outputs",
+    "kernel_size": "odd kernel size (default 3)",
+    "stride": "spatial downsampling factor (default 1)",
+    "subgroup": "group downsampling to this subgroup type (e.g. D2, C4)",
+    "rate": "group downsampling by this index |K|/|H|",
+}
+_TRAINING_KEYS = {
+    "epochs": "passes over the training images (default 6)",
+    "batch_size": "images per step (default 64)",
+    "learning_rate": "Adam learning rate (default 3e-3)",
+    "weight_decay": "Adam weight decay (default 0)",
+    "seed": "seed of weights, data split and augmentation (default 0)",
+    "test_size": "digits held out for testing (default 500)",
+}
+
+
+class ConfigError(GscliError, ValueError):
+    """A model configuration is malformed or describes a model that cannot be built."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage: conv -> [norm] -> ReLU -> [spatial stride] -> [group downsampling].
+
+    ``subgroup`` and ``rate`` are as written in the file (either, both or neither).
+    """
+
+    name: str
+    channels: int
+    kernel_size: int = 3
+    stride: int = 1
+    subgroup: SubgroupSpec | None = None
+    rate: int | None = None
+
+    @property
+    def downsamples_group(self) -> bool:
+        """Whether the stage ends with group downsampling."""
+        return self.subgroup is not None or self.rate is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "channels": self.channels, "kernel_size": self.kernel_size,
+                               "stride": self.stride}
+        if self.subgroup is not None:
+            out["subgroup"] = str(self.subgroup)
+        if self.rate is not None:
+            out["rate"] = self.rate
+        return out
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Training settings (Adam, cross entropy, randomly rotated digits)."""
+
+    epochs: int = 6
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    test_size: int = 500
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "weight_decay": self.weight_decay, "seed": self.seed, "test_size": self.test_size}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A validated model configuration (see the module docstring for the architecture)."""
+
+    name: str
+    group: GroupSpec
+    stages: tuple[StageConfig, ...]
+    image_size: int = 17
+    in_channels: int = 1
+    classes: int = 10
+    group_downsampling: str = "antialiased"
+    spatial_antialias: bool = True
+    blur_sigma: float = 0.66
+    batch_norm: bool = True
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def with_variant(self, variant: str) -> ModelConfig:
+        """The same model with another group downsampling variant (``antialiased``, ``plain``, ``none``)."""
+        if variant not in VARIANTS:
+            raise ConfigError(f"group_downsampling {variant!r} is not one of {', '.join(VARIANTS)}")
+        return replace(self, group_downsampling=variant)
+
+    def spatial_sizes(self) -> list[tuple[int, int]]:
+        """(input side, output side) of every stage's feature maps."""
+        sizes, side = [], self.image_size
+        for stage in self.stages:
+            out = (side - 1) // stage.stride + 1
+            sizes.append((side, out))
+            side = out
+        return sizes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "group": str(self.group), "image_size": self.image_size,
+            "in_channels": self.in_channels, "classes": self.classes, "group_downsampling": self.group_downsampling,
+            "spatial_antialias": self.spatial_antialias, "blur_sigma": self.blur_sigma, "batch_norm": self.batch_norm,
+            "stages": [s.as_dict() for s in self.stages], "training": self.training.as_dict(),
+        }
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    """Read and validate a ``.json`` or ``.toml`` model configuration.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable, not JSON/TOML, or describes an invalid model (the message
+        names the stage and the offending value).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise ConfigError(f"{path}: model configurations are .json or .toml files, got {suffix or 'no extension'!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            raise ConfigError(f"{path}: reading TOML needs Python >= 3.11; write the configuration as JSON") from None
+        decode, errors = tomllib.loads, (tomllib.TOMLDecodeError,)
+    else:
+        decode, errors = json.loads, (json.JSONDecodeError,)
+    try:
+        data = decode(text)
+    except errors as exc:
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    try:
+        return parse_config(data, default_name=path.stem)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _unknown(mapping: Mapping[str, Any], allowed: Mapping[str, str], where: str) -> None:
+    extra = sorted(set(mapping) - set(allowed))
+    if extra:
+        listing = "; ".join(f"{k}: {v}" for k, v in allowed.items())
+        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}; "
+                          f"allowed: {listing}")
+
+
+def _int(mapping: Mapping[str, Any], key: str, default: int | None, where: str, minimum: int = 1) -> int:
+    value = mapping.get(key, default)
+    if value is None:
+        raise ConfigError(f"{where}: {key!r} is required ({_STAGE_KEYS.get(key) or _MODEL_KEYS.get(key)})")
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _float(mapping: Mapping[str, Any], key: str, default: float, where: str, positive: bool = True) -> float:
+    value = mapping.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+            or (value <= 0 if positive else value < 0):
+        raise ConfigError(f"{where}: {key} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
+    return float(value)
+
+
+def _bool(mapping: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = mapping.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def subgroup_types(group: GroupSpec, rate: int) -> list[str]:
+    """Subgroup types of index ``rate`` in a planar group (C_N: C_{N/R}; D_N: D_{N/R} and C_{2N/R}).
+
+    >>> subgroup_types(GroupSpec.parse("D4"), 2)
+    ['C4', 'D2']
+    >>> subgroup_types(GroupSpec.parse("C4"), 3)
+    []
+    """
+    n, types = group.n, []
+    if group.order % rate:
+        return []
+    if group.family == "C":
+        return [f"C{n // rate}"]
+    m = 2 * n // rate  # order of a cyclic subgroup of index rate
+    if n % m == 0:
+        types.append(f"C{m}")
+    if n % rate == 0:
+        types.append(f"D{n // rate}")
+    return sorted(types)
+
+
+def _contains(group: GroupSpec, sub: SubgroupSpec) -> bool:
+    name = str(sub)
+    if len(name) < 2 or name[0] not in "CD" or not name[1:].isdigit():
+        return False
+    m = int(name[1:])
+    if name[0] == "C":
+        return group.n % m == 0
+    return group.family == "D" and group.n % m == 0
+
+
+def _available(group: GroupSpec) -> str:
+    rates = [r for r in range(1, group.order + 1) if group.order % r == 0]
+    return ", ".join(f"{r} ({'/'.join(subgroup_types(group, r))})" for r in rates if subgroup_types(group, r))
+
+
+def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[StageConfig, GroupSpec | None, int]:
+    """Parse stage ``index``; return it, the group after it (None if not yet known) and the output side."""
+    where = f"stage {index}"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: a stage is a table/object with keys {', '.join(_STAGE_KEYS)}, got {raw!r}")
+    name = raw.get("name", f"stage{index}")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: name must be a non-empty string, got {name!r}")
+    where = f"stage {index} ({name!r})"
+    _unknown(raw, _STAGE_KEYS, where)
+    channels = _int(raw, "channels", None, where)
+    kernel = _int(raw, "kernel_size", 3, where)
+    if kernel % 2 == 0:
+        raise ConfigError(f"{where}: kernel_size must be odd (centred kernels keep rotations exact), got {kernel}")
+    stride = _int(raw, "stride", 1, where)
+    if (side - 1) % stride:
+        ok = [s for s in range(1, side) if (side - 1) % s == 0]
+        raise ConfigError(
+            f"{where}: stride {stride} on {side}x{side} maps does not keep the grid centre a sample point "
+            f"((side - 1) must be divisible by the stride; strides that fit: {', '.join(map(str, ok))}); "
+            "choose image sizes like 17 or 33 for repeated stride 2"
+        )
+    subgroup = None
+    if "subgroup" in raw:
+        try:
+            subgroup = SubgroupSpec.parse(raw["subgroup"])
+        except SpecError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    rate = _int(raw, "rate", None, where) if "rate" in raw else None
+    after = current
+    if current is not None and (subgroup is not None or rate is not None):
+        if subgroup is not None:
+            if not _contains(current, subgroup):
+                raise ConfigError(f"{where}: {subgroup} is not a subgroup of {current} (the stage's group); "
+                                  f"rates and subgroup types of {current}: {_available(current)}")
+            if rate is not None and rate * subgroup.order != current.order:
+                raise ConfigError(f"{where}: subgroup {subgroup} has index {current.order // subgroup.order} in "
+                                  f"{current}, not rate {rate}")
+            after = GroupSpec.parse(str(subgroup))
+        else:
+            assert rate is not None
+            types = subgroup_types(current, rate)
+            if not types:
+                raise ConfigError(f"{where}: rate {rate} does not fit {current} (|{current}| = {current.order}); "
+                                  f"rates with a subgroup: {_available(current)}")
+            after = GroupSpec.parse(types[0]) if len(types) == 1 else None
+    elif current is None and subgroup is not None:
+        after = GroupSpec.parse(str(subgroup))
+    elif current is None and rate is not None:
+        after = None
+    return StageConfig(name, channels, kernel, stride, subgroup, rate), after, (side - 1) // stride + 1
+
+
+def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelConfig:
+    """Validate a configuration mapping (what ``json.load`` / ``tomllib.load`` return).
+
+    >>> cfg = parse_config({"group": "C4", "image_size": 9,
+    ...                     "stages": [{"channels": 4, "kernel_size": 5},
+    ...                                {"channels": 4, "stride": 2, "rate": 2}]})
+    >>> [(s.name, s.rate) for s in cfg.stages], cfg.spatial_sizes()
+    ([('stage0', None), ('stage1', 2)], [(9, 9), (9, 5)])
+    >>> parse_config({"group": "C4", "image_size": 9, "stages": [{"channels": 4, "rate": 3}]})
+    Traceback (most recent call last):
+    ...
+    gscli.models._config.ConfigError: stage 0 ('stage0'): rate 3 does not fit C4 (|C4| = 4); rates with a subgroup: 1 (C4), 2 (C2), 4 (C1)
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a model configuration is a table/object, got {type(data).__name__}")
+    _unknown(data, _MODEL_KEYS, "model")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"model: name must be a non-empty string, got {name!r}")
+    if "group" not in data:
+        raise ConfigError("model: 'group' is required (the group of the lifting convolution: C<N> or D<N>, e.g. D4)")
+    try:
+        group = GroupSpec.parse(data["group"])
+    except SpecError as exc:
+        raise ConfigError(f"model: {exc}") from None
+    if not group.planar:
+        raise ConfigError(f"model: group {group} is not planar; image models use C<N> or D<N> (escnn's R2Conv)")
+    size = _int(data, "image_size", 17, "model", minimum=3)
+    if size % 2 == 0:
+        raise ConfigError(f"model: image_size must be odd so that the grid centre is a pixel (rotations stay exact), "
+                          f"got {size}")
+    variant = data.get("group_downsampling", "antialiased")
+    if variant not in VARIANTS:
+        raise ConfigError(f"model: group_downsampling must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    raw_stages = data.get("stages")
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise ConfigError("model: 'stages' must be a non-empty list of stages "
+                          f"(keys: {', '.join(_STAGE_KEYS)})")
+    stages, current, side = [], group, size
+    for index, raw in enumerate(raw_stages):
+        stage, current, side = _stage(raw, index, current, side)
+        stages.append(stage)
+    names = [s.name for s in stages]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"model: stage names must be unique, {', '.join(map(repr, duplicates))} repeats")
+    training = data.get("training", {})
+    if not isinstance(training, Mapping):
+        raise ConfigError(f"training: a table/object with keys {', '.join(_TRAINING_KEYS)}, got {training!r}")
+    _unknown(training, _TRAINING_KEYS, "training")
+    train = TrainingConfig(
+        epochs=_int(training, "epochs", 6, "training"),
+        batch_size=_int(training, "batch_size", 64, "training"),
+        learning_rate=_float(training, "learning_rate", 3e-3, "training"),
+        weight_decay=_float(training, "weight_decay", 0.0, "training", positive=False),
+        seed=_int(training, "seed", 0, "training", minimum=0),
+        test_size=_int(training, "test_size", 500, "training"),
+    )
+    return ModelConfig(
+        name=name, group=group, stages=tuple(stages), image_size=size,
+        in_channels=_int(data, "in_channels", 1, "model"), classes=_int(data, "classes", 10, "model", minimum=2),
+        group_downsampling=variant, spatial_antialias=_bool(data, "spatial_antialias", True, "model"),
+        blur_sigma=_float(data, "blur_sigma", 0.66, "model"), batch_norm=_bool(data, "batch_norm", True, "model"),
+        training=train,
+    )
+
+
+def resolve_operators(config: ModelConfig) -> list[OperatorSpec | None]:
+    """The group downsampling operator ``K>H`` of every stage (None where the stage has none).
+
+    Stage groups follow the chain G -> H_1 -> H_2 ...; the variant ``none`` has no operators. A
+    ``rate`` shared by two subgroup types is resolved by gscli's subgroup rule (least aliasing, as
+    ``gscli build K --rate R``), which needs escnn.
+
+    Raises
+    ------
+    ConfigError
+        A stage's subgroup or rate does not fit the group it receives (naming the stage).
+    """
+    if config.group_downsampling == "none":
+        return [None] * len(config.stages)
+    operators: list[OperatorSpec | None] = []
+    current = config.group
+    for index, stage in enumerate(config.stages):
+        where = f"stage {index} ({stage.name!r})"
+        if not stage.downsamples_group:
+            operators.append(None)
+            continue
+        if stage.subgroup is not None:
+            sub = stage.subgroup
+            if not _contains(current, sub) or (stage.rate is not None and stage.rate * sub.order != current.order):
+                raise ConfigError(f"{where}: {sub} (rate {stage.rate}) does not fit {current}; "
+                                  f"rates and subgroup types of {current}: {_available(current)}")
+        else:
+            assert stage.rate is not None
+            types = subgroup_types(current, stage.rate)
+            if not types:
+                raise ConfigError(f"{where}: rate {stage.rate} does not fit {current} (|{current}| = "
+                                  f"{current.order}); rates with a subgroup: {_available(current)}")
+            if len(types) == 1:
+                sub = SubgroupSpec(types[0])
+            else:
+                from gscli.build import select_subgroup
+
+                try:
+                    chosen, _ = select_subgroup(current, stage.rate, None)
+                except SubgroupError as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+                sub = SubgroupSpec(chosen.subgroup.type)
+        operators.append(OperatorSpec(current, sub))
+        current = GroupSpec.parse(str(sub))
+    return operators
