@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -45,3 +47,26 @@ def parse_group_or_operator(text: str) -> GroupSpec | OperatorSpec:
     if any(sep in text for sep in "<>-"):
         return OperatorSpec.parse(text)
     return GroupSpec.parse(text)
+
+
+@contextlib.contextmanager
+def progress_bar(verb: str, total: int, label: Callable[[Any], str]) -> Iterator[Callable[[Any, Any], None]]:
+    """A rich progress bar on stderr (shown on terminals only) and the callback the library calls.
+
+    The callback takes ``(item, result)``: ``result is None`` when work on ``item`` starts, and the
+    result when it is done.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = stderr_console()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(verb, total=total)
+
+        def progress(item: Any, result: Any) -> None:
+            if result is None:
+                bar.update(task, description=f"{verb} {label(item)}")
+            else:
+                bar.advance(task)
+
+        yield progress

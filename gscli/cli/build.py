@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gscli.build import BuildResult, build, build_catalog, read_catalog
@@ -15,6 +14,7 @@ from gscli.cli._common import (
     out_option,
     parse_group_or_operator,
     print_json,
+    progress_bar,
     stderr_console,
     stdout_console,
 )
@@ -76,16 +76,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
         specs = read_catalog(catalog if catalog is not None else _default_catalog(folder))
         if not folder.is_dir():
             raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=as_json and not err.is_terminal) as bar:
-            task = bar.add_task("building", total=len(specs))
-
-            def progress(spec: OperatorSpec, result: BuildResult | None) -> None:
-                if result is None:
-                    bar.update(task, description=f"building {spec}")
-                else:
-                    bar.advance(task)
-
+        with progress_bar("building", len(specs), str) as progress:
             results = build_catalog(specs, out=folder, force=force, progress=progress)
     else:
         if catalog is not None:

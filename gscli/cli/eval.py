@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gscli.cli import main
-from gscli.cli._common import json_option, out_option, print_json, stderr_console, stdout_console
+from gscli.cli._common import json_option, out_option, print_json, progress_bar, stdout_console
 from gscli.errors import CheckError
 from gscli.evaluate import EvalReport, evaluate_store, store_files
 
@@ -122,17 +121,7 @@ def eval_command(files: tuple[Path, ...], catalog: bool, out: str, signals: bool
     if not catalog and not files:
         raise click.UsageError("give one or more operator FILEs, or --catalog for every file in the store")
     paths = store_files(out) if catalog else list(files)
-    err = stderr_console()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("evaluating", total=len(paths))
-
-        def progress(path: Path, report: EvalReport | None) -> None:
-            if report is None:
-                bar.update(task, description=f"evaluating {path.name}")
-            else:
-                bar.advance(task)
-
+    with progress_bar("evaluating", len(paths), lambda path: path.name) as progress:
         reports = evaluate_store(paths, signals=signals, seed=seed, progress=progress)
     if as_json:
         print_json({"passed": all(r.passed for r in reports), "files": [r.as_dict() for r in reports]})
