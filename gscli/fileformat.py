@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from gscli._signals import interrupt_requested, sigint_blocked, watch_interrupts
 from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 
@@ -269,18 +270,28 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     ``write`` fails or is interrupted: ``path`` is either the old file or the complete new one.
     If the process is killed (``SIGKILL``), the temporary stays behind until
     :func:`remove_stale_temporaries` (every build calls it) finds its writer gone.
+
+    Ctrl-C is never lost (:mod:`gscli._signals`): one that arrives before the rename, even where
+    h5py discards the ``KeyboardInterrupt`` it raises, leaves the old file and raises
+    ``KeyboardInterrupt``; one that arrives after the rename raises it too, with the new file complete.
     """
     path = Path(path)
     tmp = temporary_path(path)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)  # make the rename itself durable
+    with watch_interrupts():
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            with sigint_blocked():  # nothing can arrive between the question and the rename
+                if interrupt_requested():
+                    raise KeyboardInterrupt
+                os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_folder(path.parent)  # make the rename itself durable
+        if interrupt_requested():
+            raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,17 +305,19 @@ def _header(digest: str, size: int) -> bytes:
     return line + b"\0" * (HEADER_SIZE - len(line))
 
 
+def _seal_image(image: memoryview) -> None:
+    """Write the header (digest and size of everything after the user block) into ``image``'s user block."""
+    body = image[HEADER_SIZE:]
+    image[:HEADER_SIZE] = _header(hashlib.sha256(body).hexdigest(), len(body))
+
+
 def _seal(path: Path) -> None:
-    """Write the header (digest and size of everything after the user block) into ``path``'s user block."""
-    digest = hashlib.sha256()
-    size = 0
+    """:func:`_seal_image` for a file on disk."""
     with open(path, "rb+") as fh:
-        fh.seek(HEADER_SIZE)
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            size += len(chunk)
+        image = bytearray(fh.read())
+        _seal_image(memoryview(image))
         fh.seek(0)
-        fh.write(_header(digest.hexdigest(), size))
+        fh.write(image[:HEADER_SIZE])
         fh.flush()
 
 
@@ -324,8 +337,8 @@ def _writable_attr(key: str, value: Any) -> str | int | float:
 def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> str:
     """Write an operator file atomically and return its dataset checksum.
 
-    The file is written to a temporary beside ``path``, sealed (header with the whole-file digest),
-    read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
+    The file is made in memory, sealed (header with the whole-file digest), written to a temporary
+    beside ``path``, read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
 
     Parameters
     ----------
@@ -347,7 +360,8 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     FormatError
         Unknown or missing datasets, attributes of the wrong type, or a file that does not verify.
     StoreError
-        The folder is missing or not writable.
+        The folder is missing or not writable, or writing failed (e.g. the disk is full); the old
+        file, if any, is unchanged.
     """
     import h5py
 
@@ -377,7 +391,10 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
         raise StoreError(f"output folder {str(folder)!r} is not writable; choose another with --out")
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w", userblock_size=HEADER_SIZE) as f:
+        # HDF5 writes into memory, and Python writes the bytes: a full disk is then an OSError, where
+        # HDF5 writing to the file itself fails inside destructors and can crash the process.
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w", userblock_size=HEADER_SIZE) as f:
             for name, a in canonical.items():
                 if a.dtype == object:
                     f.create_dataset(name, data=a.astype(str).tolist(), dtype=h5py.string_dtype("utf-8"))
@@ -385,12 +402,20 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
                     f.create_dataset(name, data=a)
             for key, value in all_attrs.items():
                 f.attrs[key] = value
-        _seal(tmp)
+        with buffer.getbuffer() as image:
+            _seal_image(image)
+            with open(tmp, "xb") as fh:
+                fh.write(image)
+        del buffer  # before the file is read back: one copy in memory at a time
         back = read_operator(tmp)  # never rename a file into place that does not read back
         if back.attrs["checksum"] != checksum:
             raise FormatError(f"{tmp}: the written file reads back differently; nothing was replaced")
 
-    atomic_write(Path(path), write)
+    try:
+        atomic_write(Path(path), write)
+    except OSError as exc:  # a full disk, a vanished folder, a special file system: one line, not a traceback
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+        raise StoreError(f"cannot write {str(path)!r}: {reason}; nothing was replaced") from None
     return checksum
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gscli.errors import SpecError
+from gscli.errors import SpecError, shorten
 
 __all__ = ["GroupSpec", "SubgroupSpec", "OperatorSpec", "GROUP_FAMILIES", "MAX_GROUP_ORDER"]
 
@@ -55,7 +55,7 @@ _ALIASES = {"C1h": "Cs", "C1v": "Cs", "S2": "Ci"}
 
 def _need_str(text: object, what: str) -> str:
     if not isinstance(text, str):
-        raise SpecError(f"{what} spec must be a string, got {type(text).__name__} {text!r}")
+        raise SpecError(f"{what} spec must be a string, got {type(text).__name__} {shorten(text)}")
     return text.strip()
 
 
@@ -72,18 +72,21 @@ class GroupSpec:
         m = _GROUP_RE.fullmatch(s)
         if m is None:
             hint = ""
+            if re.fullmatch(r"[CD][1-9][0-9]*", s):  # more digits than any buildable N
+                raise SpecError(f"group {shorten(s)}: N is too large; gscli builds groups of at most "
+                                f"{MAX_GROUP_ORDER} elements (C{MAX_GROUP_ORDER}, D{MAX_GROUP_ORDER // 2})")
             if s.lower() in {"c", "d"} or re.fullmatch(r"[cdCD]-?[0-9]+", s):
                 hint = " (N must be a positive integer, family letter upper-case, e.g. 'C8')"
             elif s.lower() in {"o", "oh", "i", "ih"}:
                 hint = f" (did you mean {s[0].upper() + s[1:].lower()!r}?)"
-            raise SpecError(f"unknown group {s!r}{hint}; allowed: {_ALLOWED_GROUPS}")
+            raise SpecError(f"unknown group {shorten(s)}{hint}; allowed: {_ALLOWED_GROUPS}")
         if m.group("fixed"):
             return cls(m.group("fixed"))
         return cls(m.group("family"), int(m.group("n")))
 
     def __post_init__(self) -> None:
         if self.family not in GROUP_FAMILIES:
-            raise SpecError(f"unknown group family {self.family!r}; allowed: {', '.join(GROUP_FAMILIES)}")
+            raise SpecError(f"unknown group family {shorten(self.family)}; allowed: {', '.join(GROUP_FAMILIES)}")
         if self.family in "CD" and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1):
             raise SpecError(f"group {self.family}{self.n}: N must be an integer >= 1")
         if self.family not in "CD" and self.n != 0:
@@ -117,13 +120,13 @@ class SubgroupSpec:
         s = _need_str(text, "subgroup")
         s = _ALIASES.get(s, s)
         if _SUB_RE.fullmatch(s) is None:
-            raise SpecError(f"unknown subgroup type {s!r}; allowed: {_ALLOWED_SUBGROUPS}")
+            raise SpecError(f"unknown subgroup type {shorten(s)}; allowed: {_ALLOWED_SUBGROUPS}")
         return cls(s)
 
     def __post_init__(self) -> None:
         m = _SUB_RE.fullmatch(self.name) if isinstance(self.name, str) else None
         if m is None or self.name in _ALIASES:
-            raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
+            raise SpecError(f"unknown subgroup type {shorten(self.name)}; allowed: {_ALLOWED_SUBGROUPS}")
         if m.group("s") is not None and int(m.group("s")) % 2:
             raise SpecError(f"subgroup type {self.name!r}: S<k> needs an even k (S4, S6, ...)")
         if m.group("cd") == "C" and m.group("suffix") == "d":
@@ -143,7 +146,7 @@ class SubgroupSpec:
         factor = {("C", ""): 1, ("C", "h"): 2, ("C", "v"): 2, ("D", ""): 2, ("D", "h"): 4, ("D", "d"): 4}
         key = (m.group("cd"), m.group("suffix"))
         if key not in factor:
-            raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
+            raise SpecError(f"unknown subgroup type {shorten(self.name)}; allowed: {_ALLOWED_SUBGROUPS}")
         return factor[key] * n
 
     def __str__(self) -> str:
@@ -165,7 +168,7 @@ class OperatorSpec:
         s = _need_str(text, "operator")
         parts = re.split(r"\s*[>-]\s*", s)
         if len(parts) != 2 or not all(parts):
-            raise SpecError(f"operator spec {s!r} must be GROUP>SUBGROUP (or GROUP-SUBGROUP), e.g. 'D12>D6'")
+            raise SpecError(f"operator spec {shorten(s)} must be GROUP>SUBGROUP (or GROUP-SUBGROUP), e.g. 'D12>D6'")
         return cls(GroupSpec.parse(parts[0]), SubgroupSpec.parse(parts[1]))
 
     def __post_init__(self) -> None:

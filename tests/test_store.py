@@ -423,7 +423,7 @@ def test_store_location_option_env_and_default(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "operators" / "C4-C2.h5").is_file()  # the default, created on demand
     result = runner.invoke(main, ["build", "C4", "--subgroup", "C2"], env={STORE_ENV: str(tmp_path / "missing")})
     assert result.exit_code == 1
-    assert f"output folder '{tmp_path / 'missing'}' does not exist" in result.output
+    assert f"store folder '{tmp_path / 'missing'}' does not exist" in result.output
     assert not (tmp_path / "missing").exists()
 
 
