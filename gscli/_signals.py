@@ -1,17 +1,17 @@
 """Ctrl-C (SIGINT) that cannot be lost, for commands that replace files.
 
 Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread happens to be running
-Python code. When that is a weakref callback or a ``__del__`` method, the exception is discarded
-("Exception ignored in ...") and the program carries on as if nothing had happened. h5py runs such
-callbacks (its object registry is a ``WeakValueDictionary``) all through writing and reading a
-file, so a Ctrl-C during the write phase of a build was lost about one time in ten: the file was
+Python code. When that is a weakref callback or a ``__del__`` method, the exception is printed as
+"Exception ignored in ..." and dropped, and the program carries on. h5py runs such callbacks (its
+object registry is a ``WeakValueDictionary``) all through writing and reading a file, so a Ctrl-C
+during the write phase of ``gscli build --force`` was lost about one time in ten: the file was
 replaced and the command exited 0.
 
-:func:`watch_interrupts` installs a handler that still raises ``KeyboardInterrupt`` (so work stops
-promptly) but also records the signal, and :func:`interrupt_requested` reads the record, so a
-discarded interrupt is still seen. :func:`gscli.fileformat.atomic_write` asks just before its
-rename, with SIGINT blocked (:func:`sigint_blocked`) so that none can slip in between the question
-and the rename: an interrupt that arrives before the rename leaves the old file in place.
+:func:`watch_interrupts` (around every command) installs a handler that raises
+``KeyboardInterrupt`` as usual but also records the signal, so :func:`interrupt_requested` still
+sees an interrupt whose exception was dropped. :func:`interrupts_deferred` (around writing a file)
+only records it: no exception is raised inside h5py at all, and the writer asks
+:func:`interrupt_requested` before its rename, so the old file stays in place.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["watch_interrupts", "interrupt_requested", "sigint_blocked"]
+__all__ = ["watch_interrupts", "interrupts_deferred", "interrupt_requested"]
 
-_state = {"installed": False, "requested": False}
+_state = {"installed": False, "requested": False, "deferred": 0}
 
 
-def _record_and_raise(signum: int, frame: Any) -> None:
+def _record(signum: int, frame: Any) -> None:
     _state["requested"] = True
-    raise KeyboardInterrupt
+    if not _state["deferred"]:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -48,7 +49,7 @@ def watch_interrupts() -> Iterator[None]:
         yield
         return
     _state["requested"] = False
-    signal.signal(signal.SIGINT, _record_and_raise)
+    signal.signal(signal.SIGINT, _record)
     _state["installed"] = True
     try:
         yield
@@ -57,21 +58,19 @@ def watch_interrupts() -> Iterator[None]:
         _state["installed"] = False
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Within the block, SIGINT is only recorded, never raised; the block checks
+    :func:`interrupt_requested` where stopping is safe. Use it for short, bounded work."""
+    with watch_interrupts():
+        _state["deferred"] += 1
+        try:
+            yield
+        finally:
+            _state["deferred"] -= 1
+
+
 def interrupt_requested() -> bool:
     """True if SIGINT arrived inside the current :func:`watch_interrupts` block, even if the
-    ``KeyboardInterrupt`` it raised was discarded."""
+    ``KeyboardInterrupt`` it raised was dropped, or it was deferred."""
     return bool(_state["installed"] and _state["requested"])
-
-
-@contextlib.contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """Hold SIGINT back (it stays pending, then arrives on exit) for a few statements that must not
-    be separated, e.g. "was an interrupt requested?" and the rename that commits a file."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield  # pragma: no cover - Windows, or another thread (which never receives SIGINT)
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from gscli._signals import interrupt_requested, sigint_blocked, watch_interrupts
+from gscli._signals import interrupt_requested, interrupts_deferred
 from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 
@@ -271,27 +271,29 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     If the process is killed (``SIGKILL``), the temporary stays behind until
     :func:`remove_stale_temporaries` (every build calls it) finds its writer gone.
 
-    Ctrl-C is never lost (:mod:`gscli._signals`): one that arrives before the rename, even where
-    h5py discards the ``KeyboardInterrupt`` it raises, leaves the old file and raises
-    ``KeyboardInterrupt``; one that arrives after the rename raises it too, with the new file complete.
+    Ctrl-C is never lost (:mod:`gscli._signals`): during the write it is deferred, then the
+    temporary is removed, the old file kept, and ``KeyboardInterrupt`` raised. One that arrives
+    after the rename raises ``KeyboardInterrupt`` too; the file is then the complete new one.
     """
     path = Path(path)
     tmp = temporary_path(path)
-    with watch_interrupts():
+    with interrupts_deferred():  # h5py would drop a KeyboardInterrupt raised inside it (see gscli._signals)
         try:
+            if interrupt_requested():  # an earlier Ctrl-C of this command that something dropped
+                raise KeyboardInterrupt
             write(tmp)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-            with sigint_blocked():  # nothing can arrive between the question and the rename
-                if interrupt_requested():
-                    raise KeyboardInterrupt
-                os.replace(tmp, path)
+            if interrupt_requested():
+                raise KeyboardInterrupt
+            os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_folder(path.parent)  # make the rename itself durable
-        if interrupt_requested():
-            raise KeyboardInterrupt
+        interrupted = interrupt_requested()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = [
     "default_store",
     "resolve_store",
     "why_not_writable",
+    "check_store_folder",
     "check_writable",
     "store_for_writing",
     "operator_path",
@@ -83,13 +84,18 @@ def why_not_writable(folder: Path | str) -> str | None:
         return _reason(exc)
 
 
-def check_writable(folder: Path | str) -> None:
-    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` is an existing folder files can be created in."""
+def check_store_folder(folder: Path | str) -> None:
+    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` exists and is a folder."""
     folder = Path(folder)
     if not folder.exists():
         raise StoreError(f"store folder {str(folder)!r} does not exist; create it or choose another (--out, ${STORE_ENV})")
     if not folder.is_dir():
         raise StoreError(f"store {str(folder)!r} is not a folder; choose a folder (--out, ${STORE_ENV})")
+
+
+def check_writable(folder: Path | str) -> None:
+    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` is an existing folder files can be created in."""
+    check_store_folder(folder)
     reason = why_not_writable(folder)
     if reason is not None:
         raise StoreError(f"cannot create files in the store folder {str(folder)!r} ({reason}); "

@@ -94,6 +94,11 @@ def main() -> None:
       gscli build                     the default catalog into operators/
       gscli inspect operators/D12-D6.h5 --plot d12-d6.png
       gscli eval --catalog            re-check every file in the store
+
+    \b
+    Exit status: 0 ok, 2 usage error, 1 failure (checks, files, store), 130 Ctrl-C.
+    The store is --out, else $GSCLI_STORE, else operators/ (the only folder created
+    on demand). Details: docs/cli.md.
     """
 
 

@@ -31,14 +31,14 @@ out_option = click.option(
     envvar=STORE_ENV,
     show_envvar=True,
     callback=folder_option_value,
-    metavar="DIR",
+    metavar="OUT",
     help=f"Operator store: the folder operator files are written to (must exist, except {DEFAULT_STORE}/, "
          "which is created).",
 )
 
 #: Seeds: what numpy and torch both accept.
 SEED = click.IntRange(0, 2**32 - 1)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON document on stdout, nothing else.")
+json_option = click.option("--json", "as_json", is_flag=True, help='Print one JSON document on stdout, nothing else; on errors {"error": {"type", "message", "exit_code"}}.')
 
 
 def stdout_console() -> Console:
