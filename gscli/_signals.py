@@ -62,6 +62,9 @@ def watch_interrupts() -> Iterator[None]:
 def interrupts_deferred() -> Iterator[None]:
     """Within the block, SIGINT is only recorded, never raised; the block checks
     :func:`interrupt_requested` where stopping is safe. Use it for short, bounded work."""
+    if threading.current_thread() is not threading.main_thread():  # SIGINT is the main thread's
+        yield
+        return
     with watch_interrupts():
         _state["deferred"] += 1
         try:

@@ -522,7 +522,10 @@ while True:
 
 
 def test_sigkill_during_writes_leaves_old_or_new_file_and_next_build_cleans_up(tmp_path: Path, store: Path) -> None:
-    """A child rewrites C128>C64 (430 kB) in a loop and is SIGKILLed at random moments."""
+    """A child rewrites C128>C64 (430 kB) in a loop and is SIGKILLed at random moments.
+
+    The file is assembled in memory and only then written, so a temporary exists for part of each
+    write; every other round therefore waits for one to appear before the kill."""
     rng = random.Random(20250101)
     folder = tmp_path / "ops"
     folder.mkdir()
@@ -535,6 +538,8 @@ def test_sigkill_during_writes_leaves_old_or_new_file_and_next_build_cleans_up(t
                                  env=_env(), stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, 0.3))
+        while round_ % 2 and not list(folder.glob(".C128-C64.h5.tmp-*")):
+            time.sleep(0.0005)
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()

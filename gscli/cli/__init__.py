@@ -42,7 +42,11 @@ class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["gscli.json"] = _wants_json(list(args))
         ctx.meta["gscli.command"] = next((a for a in args if not a.startswith("-")), None)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # e.g. ``gscli --json build``: an option of no command
+            self._json_error(ctx, "UsageError", exc.format_message(), exc.exit_code)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:  # type: ignore[override]
         try:
