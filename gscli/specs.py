@@ -253,7 +253,7 @@ class GridSpec:
             raise SpecError(f"grid shape {shape!r} must be a tuple of 1 to 3 integers; allowed: {_ALLOWED_GRIDS}")
         bad = [n for n in shape if not 1 <= n <= MAX_GRID_SIZE]
         if bad:
-            raise SpecError(f"grid {self}: size {bad[0]} is outside 1..{MAX_GRID_SIZE} (a dense per-axis "
+            raise SpecError(f"grid {str(self)!r}: size {bad[0]} is outside 1..{MAX_GRID_SIZE} (a dense per-axis "
                             f"operator of size N needs 8 N^2 bytes); allowed: {_ALLOWED_GRIDS}")
 
     @property
@@ -290,14 +290,14 @@ class GridOperatorSpec:
 
     def __post_init__(self) -> None:
         if self.fine.dims != self.coarse.dims:
-            raise SpecError(f"grid operator {self}: both grids need the same number of axes "
+            raise SpecError(f"grid operator {str(self)!r}: both grids need the same number of axes "
                             f"({self.fine} has {self.fine.dims}, {self.coarse} has {self.coarse.dims})")
         grows = [axis for axis, (n, m) in enumerate(zip(self.fine.shape, self.coarse.shape)) if m > n]
         if grows and len(grows) == self.dims:
-            raise SpecError(f"grid operator {self}: write the finer grid first (N >= M on every axis): "
+            raise SpecError(f"grid operator {str(self)!r}: write the finer grid first (N >= M on every axis): "
                             f"'{self.coarse}>{self.fine}'; its file holds both the downscaling and the upscaling")
         if grows:
-            raise SpecError(f"grid operator {self}: axis {grows[0]} grows while another shrinks; the finer grid "
+            raise SpecError(f"grid operator {str(self)!r}: axis {grows[0]} grows while another shrinks; the finer grid "
                             f"comes first (N >= M on every axis): resample in two steps")
 
     @property
