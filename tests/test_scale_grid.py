@@ -161,13 +161,13 @@ def test_build_inspect_eval_round_trip(tmp_path: Path, text: str) -> None:
     assert code == 0, err
     (report,) = json.loads(out)["files"]
     names = {c["name"] for c in report["checks"]}
-    expected = set(GRID_TOLERANCES) - (set() if all(n % m == 0 for n, m in spec.axes) else set())
+    expected = set(GRID_TOLERANCES)
     if not any(n % m == 0 for n, m in spec.axes):
         expected -= {"sampled_projector", "group_operator"}
     assert names == expected and report["passed"] and report["kind"] == "grid"
     (signal,) = report["signals"]
     # real images are not bandlimited: plain subsampling folds energy into the output, the operator none
-    assert signal["aliasing"]["operator"] < 1e-20 < 1e-3 < signal["aliasing"]["plain"]
+    assert signal["aliasing"]["operator"] < 1e-20 and signal["aliasing"]["plain"] > 1e-3
     assert signal["reconstruction"]["operator"] <= signal["reconstruction"]["plain"]
 
     code, out, _ = run("eval", str(path))
@@ -409,7 +409,7 @@ def test_damaged_grid_files_are_refused(grid_file: Path, command: str, damage: s
         grid_file.write_bytes(grid_file.read_bytes()[: size - 100])
     else:
         grid_file.write_bytes(grid_file.read_bytes() + b"\0")
-    code, out, err = run(command, str(grid_file), "--json")
+    code, _, err = run(command, str(grid_file), "--json")
     assert code == 1
     expected = {"flip": "damaged: the file's sha256", "truncate": "truncated", "append": "trailing bytes"}[damage]
     assert expected in err

@@ -256,7 +256,7 @@ def check_grid(spec: GridOperatorSpec, arrays: dict[str, np.ndarray], seed: int 
     for axis, (n, m) in enumerate(spec.axes):
         per_axis.append(check_axis(n, m, *(arrays[f"axis{axis}/{f}"] for f in ("downsample", "upsample", "projector", "frequencies"))))
     checks = []
-    for name in GRID_TOLERANCES:
+    for name, tolerance in GRID_TOLERANCES.items():
         if name.startswith("resample_"):
             continue
         values = [(axis, errors[name]) for axis, errors in enumerate(per_axis) if name in errors]
@@ -264,7 +264,7 @@ def check_grid(spec: GridOperatorSpec, arrays: dict[str, np.ndarray], seed: int 
             continue
         worst = max(v for _, v in values)
         by_axis = ", ".join(f"axis {axis}: {v:.2g}" for axis, v in values) if len(per_axis) > 1 else ""
-        checks.append(Check(name, worst, GRID_TOLERANCES[name], _DETAILS[name] + (f" ({by_axis})" if by_axis else "")))
+        checks.append(Check(name, worst, tolerance, _DETAILS[name] + (f" ({by_axis})" if by_axis else "")))
     downs = [np.asarray(arrays[f"axis{a}/downsample"], dtype=np.float64) for a in range(spec.dims)]
     ups = [np.asarray(arrays[f"axis{a}/upsample"], dtype=np.float64) for a in range(spec.dims)]
     checks += _resample_checks(spec, downs, ups, seed, float32)
@@ -421,7 +421,7 @@ def _axis_summary(n: int, m: int, d: np.ndarray, u: np.ndarray, frequencies: np.
         "divides": n % m == 0,
         "band_limit": band_limit(m),
         "kept_frequencies": [int(k) for k in frequencies],
-        "kept": int(len(frequencies)),
+        "kept": len(frequencies),
         "dropped_nyquist": m % 2 == 0,
         "conditioning": {
             "downsample_norm": float(sigma_d.max(initial=0.0)),
