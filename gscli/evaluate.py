@@ -644,7 +644,7 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     if data.kind == "grid":  # a resolution change on image grids: gscli.scale owns its checks
         from gscli.scale._grid import evaluate_grid
 
-        report = evaluate_grid(data, signals, seed)
+        report = evaluate_grid(data, signals and images, seed)
         report.seconds = time.perf_counter() - start
         return report
     report = EvalReport(path, str(data.spec))
