@@ -42,7 +42,7 @@ Format 1 (before this layout) had no user block; such files are refused with a m
 **Kinds.** The root attribute ``kind`` names what the file holds and so which datasets and
 attributes it must have; a file without it is a group operator (``kind = "group"``, the layout
 above), so every group-operator file written before kinds existed still reads. ``kind = "grid"``
-is a resolution change on a periodic grid (DESIGN §7, ``Z28x28>Z20x20``): one HDF5 group per axis
+is a resolution change on a periodic grid (docs/scale.md, ``Z28x28>Z20x20``): one HDF5 group per axis
 ``a`` = 0 .. d-1, with N_a the fine and M_a the coarse size and h = ⌊(M_a − 1)/2⌋::
 
     /axis<a>/downsample  (M_a, N_a) float64  D_{N→M}, the ideal downscaling (odd band |k| <= h)

@@ -12,7 +12,7 @@ Every spec prints back to the string it was parsed from (in canonical form), so
     >>> OperatorSpec.parse("Oh-O").stem
     'Oh-O'
 
-Grid operators (resolution change on periodic grids, DESIGN §7) are written ``Z<N>`` per grid,
+Grid operators (resolution change on periodic grids, docs/scale.md) are written ``Z<N>`` per grid,
 sizes joined by ``x`` for 2-D and 3-D, the finer grid first::
 
     >>> GridOperatorSpec.parse("Z28^2>Z20^2")
@@ -211,7 +211,7 @@ class OperatorSpec:
 
 
 # --------------------------------------------------------------------------------------------
-# Grid operators: resolution change on the periodic grid Z_N (per axis), DESIGN §7.
+# Grid operators: resolution change on the periodic grid Z_N (per axis), docs/scale.md.
 
 #: Largest size of one grid axis: the per-axis (N, N) float64 projector stays at 128 MiB.
 MAX_GRID_SIZE = 4096

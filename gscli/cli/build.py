@@ -57,7 +57,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     A grid operator (anti-aliased resolution change of images, docs/scale.md) is written
     FINE>COARSE with grids Z<N> (1-D), Z<N>x<N> (2-D), Z<N>x<N>x<N> (3-D) or Z<N>^2, finer grid
     first: 'Z28x28>Z20x20' (or Z28x28-Z20x20) writes Z28x28-Z20x20.h5 holding the downscaling,
-    the upscaling and their projector, after checking the identities of DESIGN 7.
+    the upscaling and their projector, after checking its identities (docs/scale.md).
 
     Without GROUP, every operator of the catalog (OUT/catalog.txt, else operators/catalog.txt) is
     built; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,

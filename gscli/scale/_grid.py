@@ -1,4 +1,4 @@
-"""Grid operators: resolution change on periodic grids as an operator file (DESIGN §7).
+"""Grid operators: resolution change on periodic grids as an operator file (docs/scale.md).
 
 A *grid operator* ``Z<N...>>Z<M...>`` is the group-operator idea on the translation group: the
 periodic grid Z_N is the cyclic group C_N, and changing an image's resolution with an ideal
@@ -71,7 +71,7 @@ __all__ = [
     "evaluate_grid",
 ]
 
-#: How the arrays are computed: the closed form of DESIGN §7, per axis.
+#: How the arrays are computed: the closed form of docs/scale.md, per axis.
 CONSTRUCTION = "closed-form/1"
 
 #: Tolerances of the grid checks (float64 unless named float32). Errors are the largest absolute
@@ -98,7 +98,7 @@ _DETAILS = {
     "band": "stored kept frequencies vs {-h..h}, h = floor((M-1)/2): entries that differ",
     "realness": "max |imaginary part| of the FFT truncation to the stored frequencies",
     "fft_reference": "D vs numpy FFT -> keep the stored frequencies -> inverse FFT at size M",
-    "closed_form": "D vs (1/N)[1 + 2 sum_k cos 2pi k (i/M - j/N)] (DESIGN 7)",
+    "closed_form": "D vs (1/N)[1 + 2 sum_k cos 2pi k (i/M - j/N)]",
     "upsample_adjoint": "U vs (N/M) D^T",
     "projector_stored": "stored projector vs U D",
     "projector_symmetric": "P - P^T for P = U D",

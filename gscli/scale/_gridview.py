@@ -25,7 +25,7 @@ def grid_tables(summary: dict[str, Any]) -> list[Table]:
         ("file", str(summary["file"])),
         ("grids", (f"{'x'.join(map(str, summary['fine']))} -> {'x'.join(map(str, summary['coarse']))} "
                    f"(ratio {summary['rate']}); the file holds D (down), U = (N/M) D^T (up) and U D per axis")),
-        ("construction", (f"{p.get('construction')} (DESIGN 7), format {p.get('format_version')}, gscli "
+        ("construction", (f"{p.get('construction')} (closed form, docs/scale.md), format {p.get('format_version')}, gscli "
                           f"{p.get('gscli_version')}, numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}")),
         ("checksum", f"[green]verified[/] {ck['stored']}"),
         ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
