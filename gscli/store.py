@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gscli.errors import StoreError
-from gscli.specs import OperatorSpec
+from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = [
     "STORE_ENV",
@@ -36,6 +36,7 @@ __all__ = [
     "why_not_writable",
     "check_store_folder",
     "check_writable",
+    "check_replaceable",
     "store_for_writing",
     "operator_path",
     "lock_path",
@@ -128,13 +129,21 @@ def store_for_writing(store: str | os.PathLike | None = None) -> Iterator[Path]:
         raise
 
 
-def operator_path(spec: OperatorSpec | str, store: Path | str | None = None) -> Path:
-    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"`` or an :class:`OperatorSpec`) in ``store``.
+def check_replaceable(path: Path | str) -> None:
+    """Raise :class:`~gscli.errors.StoreError` if something other than a file (a folder) is at ``path``."""
+    path = Path(path)
+    if os.path.lexists(path) and not path.is_file():
+        raise StoreError(f"{str(path)!r} is in the way: it is not a file (a folder?); remove or rename it, "
+                         "or choose another --out (--force replaces files only)")
+
+
+def operator_path(spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None) -> Path:
+    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"``, a grid operator ``"Z28>Z20"``, or a parsed spec) in ``store``.
 
     Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
-    parsed = spec if isinstance(spec, OperatorSpec) else OperatorSpec.parse(spec)
+    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
     folder = resolve_store(store)
     stem = parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():

@@ -491,7 +491,8 @@ def test_an_up_to_date_rate_build_gives_this_requests_reason(d12: Path) -> None:
 
 def test_long_user_input_is_cut_in_messages(tmp_path: Path) -> None:
     for args in (["build", "D" * 5000, "--rate", "2"], ["build", "C8>" + "X" * 5000], ["subgroups", "C" + "8" * 5000],
-                 ["build", "D12>D6", "--subgroup", "Q" * 5000], ["build", "O", "--subgroup", "T" * 5000]):
+                 ["build", "D12>D6", "--subgroup", "Q" * 5000], ["build", "O", "--subgroup", "T" * 5000],
+                 ["build", "Z28>" + "Q" * 5000]):
         r = run(*args, "--out", str(tmp_path)) if args[0] == "build" else run(*args)
         assert r.exit_code == 2, r.output
         line = one_error_line(r)
