@@ -32,11 +32,19 @@ from typing import Any
 
 import numpy as np
 
-from gscli.checks import Check, check_operator, failed
+from gscli.checks import Check, check_operator, failed, maxabs, measured
 from gscli.errors import DependencyError, FormatError, GscliError, StoreError
 from gscli.fileformat import OperatorData, read_operator
-from gscli.groups import FiniteGroup, closure, cyclic_table, dihedral_table
-from gscli.solver import laplacian, spectral_bands
+from gscli.groups import (
+    FiniteGroup,
+    closure,
+    cyclic_table,
+    dihedral_table,
+    inverse_table,
+    is_signed_permutation,
+    sampling_matrix,
+)
+from gscli.solver import group_bands, laplacian_sparse
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -76,16 +84,12 @@ _IMAGE_SIZE = 48
 
 
 def _check(name: str, error: float, detail: str = "") -> Check:
-    return Check(name, float(error), EVAL_TOLERANCES[name], detail)
-
-
-def _maxabs(a: np.ndarray) -> float:
-    return float(np.abs(a).max(initial=0.0))
+    return measured(name, error, detail, EVAL_TOLERANCES)
 
 
 def _relmax(a: np.ndarray, reference: np.ndarray) -> float:
-    scale = _maxabs(reference)
-    return _maxabs(a) / scale if scale > 0 else _maxabs(a)
+    scale = maxabs(reference)
+    return maxabs(a) / scale if scale > 0 else maxabs(a)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -168,25 +172,26 @@ def _basis_checks(data: OperatorData) -> list[Check]:
     b = np.asarray(data.arrays["basis"], dtype=np.float64)
     p = np.asarray(data.arrays["antialias"], dtype=np.float64)
     return [
-        _check("basis_orthonormal", _maxabs(b.T @ b - np.eye(b.shape[1]))),
-        _check("basis_spans_antialias", _maxabs(b @ b.T - p), "P = B B^T"),
+        _check("basis_orthonormal", maxabs(b.T @ b - np.eye(b.shape[1]))),
+        _check("basis_spans_antialias", maxabs(b @ b.T - p), "P = B B^T"),
     ]
 
 
-def _band_checks(data: OperatorData, lap: np.ndarray) -> list[Check]:
+def _band_checks(data: OperatorData, group: FiniteGroup, lap: Any) -> list[Check]:
     stored = data.arrays["bands"]
     p = np.asarray(data.arrays["antialias"], dtype=np.float64)
-    bands = spectral_bands(lap, float(data.attrs.get("solver_band_tol", 1e-8)))
-    if len(bands) != len(stored) or any(q.shape[1] != int(s["dimension"]) for (_, q), s in zip(bands, stored)):
-        dims = [q.shape[1] for _, q in bands]
+    bands = group_bands(group)  # closed form for C_N / D_N (the table was compared with it), else eigh
+    if len(bands) != len(stored) or any(b.dimension != int(s["dimension"]) for b, s in zip(bands, stored)):
+        dims = [b.dimension for b in bands]
         return [_check("band_table", float("inf"), f"stored dimensions {stored['dimension'].tolist()}, recomputed {dims}")]
     error = 0.0
-    for (eigenvalue, q), s in zip(bands, stored):
-        kept = float(np.trace(q.T @ p @ q))  # the dimension of V inside the band, when P commutes with L
-        error = max(error, abs(eigenvalue - float(s["eigenvalue"])), abs(kept - int(s["kept"])))
+    for band, s in zip(bands, stored):
+        q = band.vectors()
+        kept = float(np.sum(q * (p @ q)))  # tr(Q^T P Q): the dimension of V inside the band, when P commutes with L
+        error = max(error, abs(band.eigenvalue - float(s["eigenvalue"])), abs(kept - int(s["kept"])))
     checks = [_check("band_table", error, "stored (frequency, dimension, kept) vs the Laplacian and tr(Q_E^T P Q_E)")]
     if "aliasing_cost" in data.attrs:
-        cost = float(np.trace(p @ lap))
+        cost = float(np.trace(lap @ p))
         stored_cost = float(data.attrs["aliasing_cost"])
         checks.append(_check("aliasing_cost", abs(cost - stored_cost) / max(1.0, abs(cost)),
                              f"stored {stored_cost:.6g}, tr(P L) = {cost:.6g} (relative)"))
@@ -269,14 +274,14 @@ def check_file(data: OperatorData, seed: int = 0) -> list[Check]:
     a = data.arrays
     group = _group(data)
     table_checks = _table_checks(data, group)
-    lap = laplacian(group)
+    lap = laplacian_sparse(group)
     checks = check_operator(
         a["antialias"], a["downsample"], a["upsample"], a["subgroup_nodes"], a["group_cayley"], a["subgroup_cayley"],
         laplacian=lap, cyclic=data.spec.group.family == "C",
     )
     checks += table_checks
     checks += _basis_checks(data)
-    checks += _band_checks(data, lap)
+    checks += _band_checks(data, group, lap)
     checks += _float32_checks(data, seed)
     return checks
 
@@ -405,7 +410,7 @@ def grid_transform(images: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         a multiple of 45 degrees).
     """
     matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape != (2, 2) or not _grid_exact(matrix):
+    if matrix.shape != (2, 2) or not is_signed_permutation(matrix):
         raise ValueError(f"not an exact grid transform (a signed 2x2 permutation matrix): {matrix.tolist()}")
     m = np.rint(matrix).astype(np.int64)
     s = images.shape[-1]
@@ -423,12 +428,6 @@ def grid_transform(images: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return images[..., i, j]
 
 
-def _grid_exact(matrix: np.ndarray) -> bool:
-    m = np.rint(matrix)
-    return bool(np.abs(matrix - m).max() < 1e-9 and np.array_equal(np.abs(m).sum(axis=0), [1, 1])
-                and np.array_equal(np.abs(m).sum(axis=1), [1, 1]))
-
-
 def _symmetrize(filters: np.ndarray, cayley: np.ndarray, plane: np.ndarray, exact: list[int]) -> np.ndarray:
     """Average lifting filters over the grid-exact subgroup K of G, in float64.
 
@@ -438,10 +437,7 @@ def _symmetrize(filters: np.ndarray, cayley: np.ndarray, plane: np.ndarray, exac
     the projection moves them by that much and makes the K-equivariance exact in float64.
     """
     n = cayley.shape[0]
-    identity = int(np.nonzero(np.all(cayley == np.arange(n), axis=1))[0][0])
-    inverse = np.empty(n, dtype=np.int64)
-    rows, cols = np.nonzero(cayley == identity)
-    inverse[rows] = cols
+    inverse = inverse_table(cayley)
     grouped = filters.reshape(-1, n, *filters.shape[1:])
     out = np.zeros_like(grouped)
     for k in exact:
@@ -487,14 +483,13 @@ def _image_experiment(data: OperatorData, seed: int) -> tuple[SignalResult, list
     nodes = np.asarray(a["subgroup_nodes"], dtype=np.int64)
     names = [str(s) for s in a["group_element_names"]]
     d = np.asarray(a["downsample"], dtype=np.float64)
-    sampling = np.zeros_like(d)
-    sampling[np.arange(len(nodes)), nodes] = 1.0
+    sampling = sampling_matrix(n, nodes)
 
     filters, plane = _escnn.planar_lift(spec, _LIFT_CHANNELS, _LIFT_KERNEL, seed)
     images, _ = sample_images()
     features = _lift(images, filters)
 
-    exact_g = [g for g in range(n) if _grid_exact(plane[g])]
+    exact_g = [g for g in range(n) if is_signed_permutation(plane[g])]
     lift_err = 0.0
     for g in exact_g:
         lhs = _lift(grid_transform(images, plane[g]), filters)
@@ -510,7 +505,7 @@ def _image_experiment(data: OperatorData, seed: int) -> tuple[SignalResult, list
     result = _measure(f"image features ({len(images)} images, {_LIFT_CHANNELS} regular fields, ReLU)",
                       np.moveaxis(signals, 2, 0).reshape(n, -1), data)
 
-    exact_h = [h for h in range(len(nodes)) if _grid_exact(plane[nodes[h]])]
+    exact_h = [h for h in range(len(nodes)) if is_signed_permutation(plane[nodes[h]])]
     errors = {"plain": 0.0, "operator": 0.0}
     for h in exact_h:
         g = int(nodes[h])

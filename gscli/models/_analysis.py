@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig
@@ -166,14 +167,6 @@ class ErrorReport:
                 "variants": [v.as_dict() for v in self.variants]}
 
 
-def _element_name(index: int, n: int) -> str:
-    k = index % n
-    rotation = "e" if k == 0 else "r" if k == 1 else f"r^{k}"
-    if index < n:
-        return rotation
-    return "s" if k == 0 else f"{rotation} s"
-
-
 def _describe(matrix: np.ndarray) -> str:
     angle = math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))
     if np.linalg.det(matrix) > 0:
@@ -188,9 +181,8 @@ def grid_transforms(model: GroupCNN) -> list[Transform]:
     found = []
     for index, element in enumerate(gspace.fibergroup.elements):
         matrix = np.asarray(gspace.basespace_action(element), dtype=np.float64)
-        exact = np.all(np.isclose(matrix, 0) | np.isclose(np.abs(matrix), 1)) and np.allclose(np.abs(matrix).sum(0), 1)
-        if exact and not np.allclose(matrix, np.eye(2)):
-            found.append(Transform(index, _element_name(index, n), _describe(matrix)))
+        if is_signed_permutation(matrix) and not np.allclose(matrix, np.eye(2)):
+            found.append(Transform(index, planar_element_name(index, n), _describe(matrix)))
     return found
 
 
