@@ -155,8 +155,12 @@ def _match(matrices: np.ndarray, m: np.ndarray) -> int:
 def _planar_subgroups(spec: GroupSpec, order: int | None) -> list[Subgroup]:
     """C_M (and D_M for every reflection axis) inside C_N or D_N: escnn's subgroups, in closed form."""
     result = []
+    tables: dict[str, np.ndarray] = {}  # one table per type, shared by its copies (read-only)
     for type_name, nodes, sg_id in planar_subgroups(spec.family, spec.n, order):
-        table = cyclic_table(len(nodes)) if type_name[0] == "C" else dihedral_table(len(nodes) // 2)
+        if type_name not in tables:
+            tables[type_name] = cyclic_table(len(nodes)) if type_name[0] == "C" else dihedral_table(len(nodes) // 2)
+            tables[type_name].setflags(write=False)
+        table = tables[type_name]
         result.append(Subgroup(type_name, nodes, table, 0, f"escnn {spec.family}{spec.n}.subgroup({sg_id!r})", sg_id))
     return result
 

@@ -299,17 +299,27 @@ def _sample_classes(group: FiniteGroup, nodes: np.ndarray) -> tuple[int, bool] |
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """What the walk keeps: per band, the orthonormal directions W (d x kept) with Q_E W in V."""
+    """What the walk keeps: per band, the orthonormal directions W (d x kept) with Q_E W in V.
+
+    ``kept[i]`` is what V keeps of ``spaces[i]``; bands after the walk stopped keep nothing.
+    """
 
     group: FiniteGroup
     nodes: np.ndarray
-    bands: tuple[Band, ...]
+    spaces: tuple[Eigenspace, ...]
+    kept: tuple[int, ...]
     pieces: tuple[tuple[Eigenspace, np.ndarray], ...]
+
+    @cached_property
+    def bands(self) -> tuple[Band, ...]:
+        """The band table: (eigenvalue, dimension, kept) for every band of G."""
+        kept = self.kept + (0,) * (len(self.spaces) - len(self.kept))
+        return tuple(Band(s.eigenvalue, s.dimension, k) for s, k in zip(self.spaces, kept))
 
     @property
     def cost(self) -> float:
         """tr(P L), from the band table: sum of eigenvalue times kept dimensions."""
-        return float(sum(b.eigenvalue * b.kept for b in self.bands))
+        return float(sum(s.eigenvalue * k for s, k in zip(self.spaces, self.kept)))
 
 
 def plan(
@@ -326,7 +336,7 @@ def plan(
     nodes = np.asarray(nodes, dtype=np.int64)
     m = len(nodes)
     spaces = group_bands(group) if bands is None else _as_eigenspaces(bands)
-    classes = _sample_classes(group, nodes) if all(s.modes for s in spaces) else None
+    classes = _sample_classes(group, nodes) if bands is None else None  # given bands: one class, no shortcut
     if classes is not None:
         big_m, reflected = classes
 
@@ -343,42 +353,43 @@ def plan(
         def capacity(j: int) -> int:
             return m
 
+    empty = np.zeros((m, 0))
     covered: dict[int, np.ndarray] = {}  # per class: orthonormal basis Y_c of the sample directions reached
     total = 0
-    table: list[Band] = []
+    table: list[int] = []
     pieces: list[tuple[Eigenspace, np.ndarray]] = []
     for space in spaces:
+        if total == m:
+            break  # the remaining bands keep nothing
         d = space.dimension
+        columns: dict[int, list[int]] = {}  # the band's columns, by class, in classes not yet full
+        for c in range(d):
+            key = class_of(space.modes[c]) if space.modes else 0
+            if covered.get(key, empty).shape[1] < capacity(key):
+                columns.setdefault(key, []).append(c)
         kept = 0
-        if total < m:
-            columns: dict[int, list[int]] = {}
-            for c in range(d):
-                key = class_of(space.modes[c]) if space.modes else 0
-                if covered.get(key, np.zeros((m, 0))).shape[1] < capacity(key):
-                    columns.setdefault(key, []).append(c)
-            if columns:
-                sampled = space.rows(nodes)
-                w = np.zeros((d, 0))
-                for key, cols in columns.items():
-                    y = covered.get(key, np.zeros((m, 0)))
-                    part = sampled[:, cols]
-                    residual = part - y @ (y.T @ part)  # (I - Y Y^T) S Q_E
-                    u, sigma, wt = np.linalg.svd(residual, full_matrices=False)
-                    room = min(capacity(key) - y.shape[1], m - total)
-                    k = min(int(np.count_nonzero(sigma > rank_tol)), room)
-                    if k:
-                        block = np.zeros((d, k))
-                        block[cols, :] = wt[:k].T
-                        w = np.concatenate([w, block], axis=1)
-                        covered[key] = np.concatenate([y, u[:, :k]], axis=1)
-                        total += k
-                        kept += k
-                if kept:
-                    pieces.append((space, w))
-        table.append(Band(space.eigenvalue, d, kept))
+        w = np.zeros((d, 0))
+        sampled = space.rows(nodes) if columns else empty
+        for key, cols in columns.items():
+            y = covered.get(key, empty)
+            part = sampled[:, cols]
+            residual = part - y @ (y.T @ part)  # (I - Y Y^T) S Q_E
+            u, sigma, wt = np.linalg.svd(residual, full_matrices=False)
+            room = min(capacity(key) - y.shape[1], m - total)
+            k = min(int(np.count_nonzero(sigma > rank_tol)), room)
+            if k:
+                block = np.zeros((d, k))
+                block[cols, :] = wt[:k].T
+                w = np.concatenate([w, block], axis=1)
+                covered[key] = np.concatenate([y, u[:, :k]], axis=1)
+                total += k
+                kept += k
+        if kept:
+            pieces.append((space, w))
+        table.append(kept)
     if total != m:
         raise ArithmeticError(f"{group.name}: the bands cover only {total} of {m} sample directions")
-    return Plan(group, nodes, tuple(table), tuple(pieces))
+    return Plan(group, nodes, spaces, tuple(table), tuple(pieces))
 
 
 # --------------------------------------------------------------------------------------------------
