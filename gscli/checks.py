@@ -6,6 +6,7 @@ and users. Nothing here trusts a stored flag: every number is recomputed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 
 from gscli.groups import homomorphism_defects, identity_index, inverse_table
 
-__all__ = ["Check", "TOLERANCES", "check_operator", "fft_lowpass_downsample", "failed", "maxabs", "measured",
+__all__ = ["Check", "TOLERANCES", "check_operator", "fft_lowpass_downsample", "failed", "maxabs", "measured", "worst",
            "row_equivariance_bound", "column_equivariance_bound"]
 
 #: Tolerances in float64 (DESIGN §4). Errors are the largest absolute entry of the difference.
@@ -61,6 +62,18 @@ def maxabs(a: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     return float(np.abs(a).max())
+
+
+def worst(*errors: float) -> float:
+    """The largest of ``errors`` (0 for none), NaN if any is NaN.
+
+    Python's ``max`` keeps or drops a NaN depending on where it stands (``max(0.0, nan)`` is 0.0,
+    ``max(nan, 0.0)`` is nan); an error that could not be measured must fail, wherever it stands.
+    """
+    values = [float(e) for e in errors]
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return max(values, default=0.0)
 
 
 def measured(name: str, error: float, detail: str = "", tolerances: Mapping[str, float] = TOLERANCES) -> Check:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from gscli.checks import Check, check_operator, failed, maxabs, measured
+from gscli.checks import Check, check_operator, failed, maxabs, measured, worst
 from gscli.errors import DependencyError, FormatError, GscliError, StoreError
 from gscli.fileformat import OperatorData, read_operator
 from gscli.groups import (
@@ -188,7 +188,7 @@ def _band_checks(data: OperatorData, group: FiniteGroup, lap: Any) -> list[Check
     for band, s in zip(bands, stored):
         q = band.vectors()
         kept = float(np.sum(q * (p @ q)))  # tr(Q^T P Q): the dimension of V inside the band, when P commutes with L
-        error = max(error, abs(band.eigenvalue - float(s["eigenvalue"])), abs(kept - int(s["kept"])))
+        error = worst(error, abs(band.eigenvalue - float(s["eigenvalue"])), abs(kept - int(s["kept"])))
     checks = [_check("band_table", error, "stored (frequency, dimension, kept) vs the Laplacian and tr(Q_E^T P Q_E)")]
     if "aliasing_cost" in data.attrs:
         cost = float(np.trace(lap @ p))
@@ -243,10 +243,10 @@ def _float32_checks(data: OperatorData, seed: int) -> list[Check]:
         g = int(nodes[h])
         lhs = down(act(x32, cg[g], n))
         rhs = act(y32, ch[h], m)
-        down_err = max(down_err, _relmax((lhs - rhs).double().numpy(), rhs.double().numpy()))
+        down_err = worst(down_err, _relmax((lhs - rhs).double().numpy(), rhs.double().numpy()))
         lhs = up(act(z32, ch[h], m))
         rhs = act(w32, cg[g], n)
-        up_err = max(up_err, _relmax((lhs - rhs).double().numpy(), rhs.double().numpy()))
+        up_err = worst(up_err, _relmax((lhs - rhs).double().numpy(), rhs.double().numpy()))
     detail = f"runtime float32, max over all {m} elements h of H, relative"
     checks.append(_check("float32_downsample_equivariance", down_err, detail))
     checks.append(_check("float32_upsample_equivariance", up_err, detail))
@@ -494,7 +494,7 @@ def _image_experiment(data: OperatorData, seed: int) -> tuple[SignalResult, list
     for g in exact_g:
         lhs = _lift(grid_transform(images, plane[g]), filters)
         rhs = _act_g(features, n, cg[g], plane[g])
-        lift_err = max(lift_err, _relmax(lhs - rhs, rhs))
+        lift_err = worst(lift_err, _relmax(lhs - rhs, rhs))
     checks = [_check("lift_equivariance", lift_err,
                      f"escnn's float32-sampled lift vs the file's action of G on {len(exact_g)} grid-exact elements "
                      f"({', '.join(names[g] for g in exact_g)}), relative")]
@@ -513,7 +513,7 @@ def _image_experiment(data: OperatorData, seed: int) -> tuple[SignalResult, list
         for label, matrix in (("plain", sampling), ("operator", d)):
             lhs = _apply_group_axis(matrix, moved)
             rhs = _act_g(_apply_group_axis(matrix, features), len(nodes), ch[h], plane[g])
-            errors[label] = max(errors[label], _relmax(lhs - rhs, rhs))
+            errors[label] = worst(errors[label], _relmax(lhs - rhs, rhs))
     result = replace(result, equivariance_plain=errors["plain"], equivariance_operator=errors["operator"],
                      transforms=tuple(names[nodes[h]] for h in exact_h))
     checks.append(_check("features_equivariance", errors["operator"],

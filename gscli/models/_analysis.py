@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gscli.checks import worst
 from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
@@ -82,7 +83,7 @@ class LayerErrors:
     def worst(self, which: str, inside: bool) -> float | None:
         """Largest ``which`` error (``equivariance`` or ``invariance``) over transforms in / outside K."""
         values = [v for k, v in getattr(self, which).items() if (k in self.inside) == inside]
-        return max(values) if values else None
+        return worst(*values) if values else None
 
     def mean(self, which: str) -> float:
         """Mean ``which`` error over all transforms."""
@@ -113,7 +114,7 @@ class VariantErrors:
     def logits_inside(self) -> float | None:
         """Largest logit invariance error over transforms in the last stage's group (theory: 0)."""
         values = [v for k, v in self.logits.items() if k in self.final_inside]
-        return max(values) if values else None
+        return worst(*values) if values else None
 
     @property
     def logits_outside(self) -> float | None:
