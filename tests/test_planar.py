@@ -216,3 +216,32 @@ def test_largest_groups_build(group: str, subgroup: str) -> None:
 
     op = build_operator(group, subgroup=subgroup)
     assert op.ok, [str(c) for c in op.checks if not c.passed]
+
+
+# ----- building large groups: refused up front when it cannot fit, progress while it runs ----------------
+
+def test_a_build_that_cannot_fit_in_memory_is_refused_before_anything_is_allocated(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import gscli.build as b
+    from gscli.cli import main
+    from gscli.errors import SizeError
+
+    need = b.estimate_build_memory(4096, 2048)
+    assert 6 * 8 * 4096**2 < need < 3 * 10**9  # the dense operators and their checks: below the 3 GB goal
+    monkeypatch.setattr(b, "available_memory", lambda: need - 1)
+    monkeypatch.setattr(b, "plan", lambda *a, **k: pytest.fail("solved although it cannot fit"))
+    with pytest.raises(SizeError, match=r"D2048 onto a subgroup of order 2048 needs about 1.\d GiB of memory .* only 1.\d GiB"):
+        b.build("D2048", subgroup="D1024", out=tmp_path)
+    result = CliRunner().invoke(main, ["build", "C4096", "--rate", "2", "--out", str(tmp_path)])
+    assert result.exit_code == SizeError.exit_code == 2  # a request this machine cannot meet, like |G| > 4096
+    assert "GiB of memory" in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_build_reports_its_steps_in_order(tmp_path) -> None:
+    from gscli.build import BUILD_STEPS, build
+
+    steps: list[str] = []
+    build("D6", subgroup="D3", out=tmp_path, progress=steps.append)
+    assert tuple(steps) == BUILD_STEPS

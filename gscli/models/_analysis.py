@@ -34,7 +34,7 @@ from gscli.checks import worst
 from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
-from gscli.models._config import VARIANTS, ConfigError, ModelConfig
+from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
 from gscli.models._data import load_digits, random_rotations
 from gscli.models._train import accuracy, predict, train
 
@@ -313,6 +313,8 @@ def propagate_errors(
         raise ConfigError(f"{config.name}: the digits are 8x8 and are resized up; image_size must be >= 9, "
                           f"got {config.image_size}")
     settings = config.training
+    check_memory(config, max(images, settings.batch_size if weights == "trained" else 1),
+                 torch.empty((), dtype=dtype).element_size())
     train_set, test_set = load_digits(config.image_size, settings.test_size, settings.seed)
     if not 0 < images <= len(test_set):
         raise ConfigError(f"images must lie in 1..{len(test_set)}, got {images}")
