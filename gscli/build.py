@@ -71,11 +71,11 @@ def estimate_build_memory(n: int, m: int) -> int:
     The peak is the write: the operator held in memory (P and G's int64 Cayley table, 16 n^2
     bytes; B, D and U, 24 n m) while the file written (12 n^2 + 24 n m: the table is stored as
     int32) is read back whole and parsed for verification (twice that), plus the interpreter and
-    libraries (256 MiB). The solve and the checks need less (P, its products P P and B B^T, orbit
+    libraries (512 MiB). The solve and the checks need less (P, its products P P and B B^T, orbit
     labels). ``benchmarks/build.py`` prints the measured peak against this estimate.
     """
     square, rect = n * n, n * m
-    return int(16 * square + 24 * rect + 2 * (12 * square + 24 * rect) + 8 * square + 256 * 2**20)
+    return int(16 * square + 24 * rect + 2 * (12 * square + 24 * rect) + 8 * square + 512 * 2**20)
 
 
 def available_memory() -> int | None:

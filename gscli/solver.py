@@ -34,7 +34,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from gscli.groups import FiniteGroup, inverse_table, sampling_matrix
+from gscli.groups import FiniteGroup, inverse_table
 
 __all__ = [
     "Band",
@@ -50,7 +50,6 @@ __all__ = [
     "plan",
     "solve",
     "average_over_subgroup",
-    "sampling_matrix",
     "BAND_TOL",
     "RANK_TOL",
 ]
