@@ -35,7 +35,7 @@ from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
-from gscli.models._data import load_digits, random_rotations
+from gscli.models._data import load_dataset, random_rotations
 from gscli.models._train import accuracy, predict, train
 
 __all__ = [
@@ -315,7 +315,7 @@ def propagate_errors(
     settings = config.training
     check_memory(config, max(images, settings.batch_size if weights == "trained" else 1),
                  torch.empty((), dtype=dtype).element_size())
-    train_set, test_set = load_digits(config.image_size, settings.test_size, settings.seed)
+    train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
     if not 0 < images <= len(test_set):
         raise ConfigError(f"images must lie in 1..{len(test_set)}, got {images}")
     batch = test_set.images[:images]
