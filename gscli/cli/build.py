@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -105,7 +107,7 @@ def _default_catalog(folder: Path) -> Path:
     return own if own.exists() or not shipped.exists() else shipped
 
 
-def _steps(bar):  # noqa: ANN001, ANN202 - the progress_bar callback
+def _steps(bar: Callable[[Any, Any], None]) -> Callable[[str], None]:
     """Adapt ``progress_bar``'s (item, result) callback to build's one-call-per-step progress."""
     started: list[str] = []
 
