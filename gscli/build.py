@@ -299,7 +299,7 @@ def build_operator(
     sol = chosen.solution
     checks = check_operator(
         sol.antialias, sol.downsample, sol.upsample, chosen.subgroup.nodes, G.cayley, chosen.subgroup.cayley,
-        laplacian=laplacian(G), cyclic=group.family == "C",
+        laplacian=laplacian(G), cyclic=group.family == "C" and G is _load(group)[0],  # the FFT low-pass needs generator r
     )
     spec = OperatorSpec(group, SubgroupSpec(chosen.subgroup.type))
     return BuiltOperator(spec, G, chosen.subgroup, sol, tuple(checks), reason)

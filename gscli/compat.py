@@ -188,6 +188,8 @@ def _names(group: GroupSpec, nodes: Sequence[int]) -> str:
         rot = "e" if k == 0 else "r" if k == 1 else f"r^{k}"
         return rot if not flip else ("s" if k == 0 else f"{rot} s")
 
+    if len(nodes) > 12:
+        return f"all {len(nodes)} elements" if len(nodes) == group.order else f"{len(nodes)} elements"
     return "{" + ", ".join(one(i) for i in nodes) + "}"
 
 
@@ -235,8 +237,10 @@ def operator_for(
     if name is None or not _exists(group, name):
         reference = ""
         nodes = _reference_planar_nodes(group, sub_type, k) if group.planar else None
-        if nodes is not None and not _is_subgroup(group, nodes):
-            reference = f"; the research code would sample {_names(group, nodes)}, which is not a subgroup"
+        if nodes is not None:
+            what_it_is = "which is not a subgroup" if not _is_subgroup(group, nodes) else \
+                f"a subgroup of order {len(nodes)}, not a {sub_type!r} subgroup of index {k}"
+            reference = f"; the research code would sample {_names(group, nodes)}, {what_it_is}"
         target = name if name is not None else f"of order {group.order // k}"
         raise SubgroupError(
             f"subsampling_factor {k}: {group} has no {sub_type!r} subgroup of index {k} ({target}) {what}; allowed factors for "
@@ -282,9 +286,11 @@ def _unused_optimiser(kwargs: Any, where: str) -> list[str]:
     return [f"{where}[{k!r}]" for k in kwargs]
 
 
-def _warn_unused(unused: list[str], reason: str, stacklevel: int = 3) -> None:
-    if unused:
-        warnings.warn(f"unused: {', '.join(unused)}: {reason}", UnusedKeywordWarning, stacklevel=stacklevel)
+def _warn_unused(groups: list[tuple[list[str], str]], stacklevel: int = 3) -> None:
+    """One warning listing every unused keyword, each group with its reason."""
+    parts = [f"{', '.join(items)} ({reason})" for items, reason in groups if items]
+    if parts:
+        warnings.warn("unused: " + "; ".join(parts), UnusedKeywordWarning, stacklevel=stacklevel)
 
 
 def _element_value(group: GroupSpec, index: int) -> Any:
@@ -377,7 +383,7 @@ class SubgroupDownsample(nn.Module):
         if _report:
             for note in translation.notes:
                 warnings.warn(note, CompatWarning, stacklevel=2)
-            _warn_unused(unused, _WHY_OPTIMISER)
+            _warn_unused([(unused, _WHY_OPTIMISER)])
         self.translation = translation
         self.group_type, self.order = group_type, order
         self.sub_group_type = group_type if sub_group_type is None else sub_group_type
@@ -523,18 +529,15 @@ def get_model(
                         ("subsampling_factors", factors)):
         if len(value) < num_layers:
             raise SubgroupError(f"{name} has {len(value)} entries, but num_layers is {num_layers}")
-    unused = _unused_optimiser(antialiasing_kwargs, "antialiasing_kwargs")
-    why = [_WHY_OPTIMISER] if unused else []
+    unused = [(_unused_optimiser(antialiasing_kwargs, "antialiasing_kwargs"), _WHY_OPTIMISER)]
     if layer_kwargs:
-        unused.append(f"layer_kwargs={dict(layer_kwargs)!r}")
-        why.append("gscli's convolutions are escnn R2Conv without dilation")
+        unused.append(([f"layer_kwargs={dict(layer_kwargs)!r}"], "gscli's convolutions are escnn R2Conv, undilated"))
     if pooling_type not in ("max", "mean"):
         raise SubgroupError(f"pooling_type {pooling_type!r} is not supported; allowed: 'max', 'mean'")
-    unused.append(f"pooling_type={pooling_type!r}")
-    why.append("gscli's head pools max over the group and mean over space")
+    if pooling_type != "max":
+        unused.append(([f"pooling_type={pooling_type!r}"], "gscli's head pools max over the group, mean over space"))
     if dropout_rate:
-        unused.append(f"dropout_rate={dropout_rate!r}")
-        why.append("gscli's G-CNN has no dropout")
+        unused.append(([f"dropout_rate={dropout_rate!r}"], "gscli's G-CNN has no dropout"))
 
     group, _ = _group(dwn_group_types[0][0], init_group_order)
     notes: list[str] = []
@@ -565,7 +568,7 @@ def get_model(
     })
     for note in notes:
         warnings.warn(note, CompatWarning, stacklevel=2)
-    _warn_unused(unused, "; ".join(why))
+    _warn_unused(unused)
     return CompatGroupCNN(config, store=store, any_size=image_size is None)
 
 
