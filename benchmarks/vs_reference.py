@@ -223,7 +223,8 @@ def print_case(name: str, ours: Side, theirs: Side) -> None:
         ident = "n/a" if s.identity is None else f"{s.identity:.1e}"
         print(f"{name:8} {lib:9} {s.construct_s * 1e3:8.1f}ms {s.forward_ms:7.2f}ms {s.equivariance:12.1e} "
               f"{s.reconstruction:11.1e} {ident:>10} {s.state_bytes:9d} {s.cost:7.3f}  {s.nodes}")
-    print(f"{'':8} {'ratio':9} {theirs.construct_s / ours.construct_s:9.0f}x {theirs.forward_ms / ours.forward_ms:8.1f}x "
+    construct, forward = theirs.construct_s / ours.construct_s, theirs.forward_ms / ours.forward_ms
+    print(f"{'':8} {'ratio':9} {construct:9.0f}x {forward:8.1f}x "
           f"{'':12} {'':11} {'':10} {theirs.state_bytes / ours.state_bytes:8.0f}x   (reference / gscli)", flush=True)
 
 

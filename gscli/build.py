@@ -299,7 +299,8 @@ def build_operator(
     sol = chosen.solution
     checks = check_operator(
         sol.antialias, sol.downsample, sol.upsample, chosen.subgroup.nodes, G.cayley, chosen.subgroup.cayley,
-        laplacian=laplacian(G), cyclic=group.family == "C" and G is _load(group)[0],  # the FFT low-pass needs generator r
+        laplacian=laplacian(G),
+        cyclic=group.family == "C" and G is _load(group)[0],  # the FFT low-pass is that of generator r
     )
     spec = OperatorSpec(group, SubgroupSpec(chosen.subgroup.type))
     return BuiltOperator(spec, G, chosen.subgroup, sol, tuple(checks), reason)
@@ -341,7 +342,9 @@ def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start:
                        data.checks, data.attrs["checksum"], _bands_of(data["bands"]))
 
 
-def _file_status(path: Path, spec: OperatorSpec, generators: tuple[int, ...] | None = None) -> tuple[OperatorData | None, str]:
+def _file_status(
+    path: Path, spec: OperatorSpec, generators: tuple[int, ...] | None = None
+) -> tuple[OperatorData | None, str]:
     """``(data, "")`` when ``path`` is a valid, current file for ``spec``; else ``(None, why not)``.
 
     ``generators``: the custom Cayley-graph generators the file must have been built with (``None``:

@@ -81,7 +81,8 @@ def parse_generator_list(group: FiniteGroup, spec: str | Sequence[int | str]) ->
                 f"0..{group.order - 1}, e.g. {shown}{more}"
             )
         if not 0 <= index < group.order:
-            raise SubgroupError(f"generator index {index} is not an element of {group.name} (indices 0..{group.order - 1})")
+            raise SubgroupError(f"generator index {index} is not an element of {group.name} "
+                                f"(indices 0..{group.order - 1})")
         found.append(index)
     if not found or (len(found) == 1 and isinstance(spec, str) and not spec.strip()):
         raise SubgroupError(f"--generators needs at least one element of {group.name}, e.g. "

@@ -111,7 +111,8 @@ def test_a_default_build_does_not_take_a_custom_file_for_its_own(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("generators", "message"), [
-    ("r^2,s", r"generators r\^2, s generate D6 \(12 of the 24 elements of D12\), not D12; add an element outside it, e.g. 'r'"),
+    ("r^2,s", r"generators r\^2, s generate D6 \(12 of the 24 elements of D12\), not D12; "
+              r"add an element outside it, e.g. 'r'"),
     ("r", r"generators r generate C12 \(12 of the 24 elements of D12\), not D12"),
     ("t", r"generator 't' is not an element of D12; give element names or indices 0..23"),
     ("24", r"generator index 24 is not an element of D12"),
