@@ -94,6 +94,10 @@ def test_another_generator_changes_the_operator_to_an_independent_projector(tmp_
     assert np.abs(p - q @ q.T).max() < 1e-12
     default = read_operator(build("C8", 2, None, out=tmp_path).path)["antialias"]
     assert np.abs(default - p).max() > 0.1  # the default keeps k = +-1 instead
+    r = run("eval", str(b.path), "--json")  # every guarantee re-measured from the file (no FFT low-pass for r^3)
+    assert r.exit_code == 0, r.output
+    names = [c["name"] for c in json.loads(r.stdout)["files"][0]["checks"]]
+    assert "laplacian_grading" in names and "fft_lowpass" not in names
 
 
 def test_escnns_own_set_is_the_default(tmp_path: Path) -> None:
