@@ -256,6 +256,9 @@ def operator_for(
             f"about z for every factor and reports the subgroup order as {reported}; gscli samples {name} "
             f"(index {k}, {operator.subgroup.order} elements), the copy with least aliasing"
         )
+    elif group.family == "Oh" and sub_type == "octahedral":
+        notes.append(f"{group_type} -> {sub_type} with subsampling_factor {k}: both sample the rotations, but the "
+                     f"research code reports the subgroup order as {24 // k} (24 // factor); O has 24 elements")
     elif group.planar:
         from gscli.nn._source import escnn_available
 

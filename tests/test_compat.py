@@ -133,6 +133,12 @@ def test_octahedral_to_cycle_warns_about_the_research_codes_order() -> None:
     assert out.shape == (3, 3, 2, 2, 2)
 
 
+def test_full_octahedral_to_octahedral_warns_about_the_reported_order() -> None:
+    with pytest.warns(CompatWarning, match=r"reports the subgroup order as 12 \(24 // factor\); O has 24 elements"):
+        layer = SubgroupDownsample(group_type="full_octahedral", sub_group_type="octahedral", subsampling_factor=2)
+    assert str(layer.operator) == "Oh>O" and layer.sub_order == 24
+
+
 def test_no_unused_warning_without_optimiser_settings() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
