@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gscli.errors import StoreError
-from gscli.specs import OperatorSpec
+from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "lock_path", "write_lock"]
 
@@ -38,8 +38,10 @@ def default_store() -> Path:
     return Path(os.environ.get(STORE_ENV) or "operators")
 
 
-def operator_path(spec: OperatorSpec | str, store: Path | str | None = None, suffix: str = "") -> Path:
-    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"`` or an :class:`OperatorSpec`) in ``store``.
+def operator_path(
+    spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None, suffix: str = ""
+) -> Path:
+    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"``, a grid operator ``"Z28>Z20"``, or a parsed spec) in ``store``.
 
     ``suffix`` (from :func:`gscli.cayley.generator_suffix`, e.g. ``g1_13``) names operators built with
     Cayley-graph generators other than escnn's: ``D12-D6_g1_13.h5``. The plain name always holds
@@ -48,7 +50,7 @@ def operator_path(spec: OperatorSpec | str, store: Path | str | None = None, suf
     Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
-    parsed = spec if isinstance(spec, OperatorSpec) else OperatorSpec.parse(spec)
+    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
     folder = Path(store) if store is not None else default_store()
     stem = f"{parsed.stem}_{suffix}" if suffix else parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():

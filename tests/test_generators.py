@@ -148,3 +148,9 @@ def test_point_group_generators_by_index_and_name(tmp_path: Path) -> None:
 def test_generators_need_a_group() -> None:
     r = CliRunner().invoke(main, ["build", "--generators", "r"])
     assert r.exit_code == 2 and "--generators need a GROUP" in r.output
+
+
+def test_grid_operators_take_no_generators(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["build", "Z8>Z4", "--generators", "r", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "grid operators (Z<N>) take none" in r.output
+    assert list(tmp_path.iterdir()) == []
