@@ -565,7 +565,8 @@ def get_model(
             current = GroupSpec.parse(str(translation.operator.subgroup))
         stages.append(stage)
     strides = math.prod(spatial[:num_layers])
-    side = image_size if image_size is not None else 2 * strides + 1
+    # any side is accepted at run time (CompatGroupCNN); the configuration gets one that its checks accept
+    side = image_size if image_size is not None else 1 + strides * max(3, *kernel_sizes[:num_layers])
     config = parse_config({
         "name": "compat", "group": str(group), "image_size": side, "in_channels": input_channel,
         "classes": num_classes, "group_downsampling": "antialiased" if apply_antialiasing else "plain",
