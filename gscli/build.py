@@ -217,7 +217,7 @@ class BuiltOperator:
     def attrs(self) -> dict[str, Any]:
         from gscli._escnn import escnn_version
 
-        return {
+        attrs: dict[str, Any] = {
             "group": str(self.spec.group),
             "subgroup": str(self.spec.subgroup),
             "rate": self.spec.rate,
@@ -227,7 +227,6 @@ class BuiltOperator:
             "subgroup_identity": int(self.subgroup.identity),
             "subgroup_source": self.subgroup.source,
             "escnn_subgroup_id": json.dumps(self.subgroup.escnn_id),
-            "escnn_gspace": self.subgroup.escnn_gspace or "",
             "selection": self.selection,
             "solver": SOLVER,
             "solver_band_tol": BAND_TOL,
@@ -237,6 +236,9 @@ class BuiltOperator:
             "gscli_version": __version__,
             "escnn_version": escnn_version(),
         }
+        if not self.spec.group.planar:  # "" = escnn has no 3-D gspace for this copy of H
+            attrs["escnn_gspace"] = self.subgroup.escnn_gspace or ""
+        return attrs
 
 
 def build_operator(

@@ -25,7 +25,8 @@ Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate
 ``subgroup_order``, ``group_identity``, ``subgroup_identity``, ``subgroup_source``,
 ``escnn_subgroup_id`` (JSON: escnn's id of H in G, ``G.subgroup(id)``, e.g. ``[0, 6]`` in D12 or ``[false, 4]``
 in O, else ``null``), ``escnn_gspace`` (point groups: escnn's 3-D gspace of H-fields, e.g.
-``rot2dOnR3(4)``, or ``""``; optional, format-2 files written before it read as ``""``), ``selection``,
+``rot2dOnR3(4)``, or ``""`` when escnn has none; absent from planar files and from format-2 files
+written before it, which stay readable), ``selection``,
 ``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``checks`` (JSON list of the
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
 ``h5py_version``, and ``checksum`` = ``sha256:<hex>`` of every dataset (name, dtype, shape, bytes).

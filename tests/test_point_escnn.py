@@ -136,7 +136,7 @@ def test_format2_file_without_escnn_gspace_still_reads_and_interoperates(store: 
     again = read_operator(old)
     assert "escnn_gspace" not in again.attrs
     layer = GroupDownsample.from_operator(again)
-    assert layer.escnn_gspace is None
+    assert layer.escnn_gspace is None  # not recorded: the layer searches escnn's gspaces of order |H|
     octa = gspaces.octaOnR3()
     x = enn.GeometricTensor(torch.randn(1, 24, 3, 3, 3), enn.FieldType(octa, [octa.regular_repr]))
     assert layer(x).type.gspace.name == gspaces.dihedralOnR3(4).name  # found by searching escnn's D4 gspaces

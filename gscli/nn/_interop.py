@@ -88,7 +88,7 @@ def _index_by_action(gspace: Any, sub_gspace: Any) -> list[int] | None:
 def _candidates_3d(layer: GroupDownsample) -> list[str]:
     """escnn 3-D gspaces that may hold H-fields: the one the file names, else every one of order |H|."""
     if layer.escnn_gspace is not None:
-        return [layer.escnn_gspace]
+        return [layer.escnn_gspace] if layer.escnn_gspace else []
     return _gspaces3d.with_order(layer.subgroup_order)
 
 
