@@ -171,6 +171,8 @@ class VoxelGCNN(nn.Module):
             in_fields, lifting = stage.channels, False
         self.head = nn.Linear(config.stages[-1].channels, config.classes)
         self.final_group = group
+        inverse = np.argmax(table == G.identity, axis=1)
+        self.register_buffer("_fiber_inverse", torch.from_numpy(table[inverse]), persistent=False)  # [g, h] = g^-1 h
         self.register_buffer("_input_permutations",
                              torch.from_numpy(_escnn_nn.voxel_permutations(config.group, config.image_size)),
                              persistent=False)
@@ -195,6 +197,16 @@ class VoxelGCNN(nn.Module):
         self._check(x)
         perm = self._input_permutations[element]
         return x.reshape(*x.shape[:2], -1)[:, :, perm].reshape(x.shape)
+
+    def transform_fields(self, features: Tensor, element: int) -> Tensor:
+        """Apply element g of G to regular G-fields ``(batch, C*|G|, s, s, s)``: ``(g.F)(h, y) = F(g^-1 h, g^-1 y)``."""
+        n, b, s = self.config.group.order, features.shape[0], features.shape[-1]
+        if features.dim() != 5 or features.shape[1] % n or features.shape[2:] != (s, s, s):
+            raise InputError(f"expected regular {self.config.group}-fields (batch, C*{n}, s, s, s), "
+                             f"got {tuple(features.shape)}")
+        perm = torch.from_numpy(_escnn_nn.voxel_permutations(self.config.group, s)[element]).to(features.device)
+        moved = features.reshape(b, -1, n, s**3)[..., perm]
+        return moved[:, :, self._fiber_inverse[element]].reshape(features.shape)
 
     def _run(self, x: Tensor, trace: list[Traced] | None) -> Tensor:
         self._check(x)
