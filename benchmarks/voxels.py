@@ -201,7 +201,8 @@ def main() -> None:
               f"{'acts':>8} {'s/epoch':>8} {'f+b b8':>8} {'x none':>6} {'saved MiB':>9} {'x none':>6}")
         for name, v in r["variants"].items():
             print(f"{name:<12} {v['final_group']:>5} {v['test_accuracy']:6.3f} "
-                  f"{_fmt(v['logits_invariance_inside_max'], '9.1e')} {_fmt(v['logits_invariance_outside_mean'], '8.1e')} "
+                  f"{_fmt(v['logits_invariance_inside_max'], '9.1e')} "
+                  f"{_fmt(v['logits_invariance_outside_mean'], '8.1e')} "
                   f"{v['prediction_agreement']:6.3f} {v['parameters']:7d} {v['activations_per_grid']:8d} "
                   f"{v['seconds_per_epoch']:8.2f} {v['fwd_bwd_seconds_batch8']:8.3f} {v['fwd_bwd_vs_none']:6.2f} "
                   f"{v['saved_mib_batch8']:9.1f} {v['saved_vs_none']:6.2f}")

@@ -31,7 +31,9 @@ from gscli.groups import (
 from gscli import _gspaces3d
 from gscli.specs import GroupSpec
 
-__all__ = ["base_actions", "escnn_copies", "escnn_group", "escnn_ids", "escnn_version", "load_group", "subgroups", "cache_dir"]
+__all__ = [
+    "base_actions", "cache_dir", "escnn_copies", "escnn_group", "escnn_ids", "escnn_version", "load_group", "subgroups",
+]
 
 # Faithful 3-dimensional irreps (the standard representation on R^3) of the point groups.
 _STANDARD_IRREP = {"O": (1,), "I": (1,), "Oh": ((1,), (1,), 0), "Ih": ((1,), (1,), 0)}

@@ -59,7 +59,8 @@ class GroupConv3d(nn.Module):
         in_order = 1 if fiber is None else order
         self.kernel_size, self.stride, self.order, self.in_order = kernel_size, stride, order, in_order
         fan_in = in_fields * in_order * kernel_size**3
-        self.weight = nn.Parameter(torch.randn(out_fields, in_fields * in_order, kernel_size**3) * math.sqrt(2 / fan_in))
+        weight = torch.randn(out_fields, in_fields * in_order, kernel_size**3) * math.sqrt(2 / fan_in)
+        self.weight = nn.Parameter(weight)
         h = np.arange(in_order)
         c = np.arange(in_fields)
         rows = [(c[:, None] * in_order + (h[None, :] if fiber is None else fiber[g][None, :])).reshape(-1)
@@ -155,7 +156,8 @@ class VoxelGCNN(nn.Module):
                 layers.append(FieldBatchNorm3d(stage.channels, len(nodes)))
             layers.append(nn.ReLU(inplace=True))
             self._add(nn.Sequential(*layers),
-                      Block(f"{stage.name}.conv", "conv", group, stage.channels, side_in if blur else side_out, nodes, 3))
+                      Block(f"{stage.name}.conv", "conv", group, stage.channels, side_in if blur else side_out,
+                            nodes, 3))
             if blur:
                 self._add(GaussianBlur3d(config.blur_sigma, stage.stride),
                           Block(f"{stage.name}.pool", "pool", group, stage.channels, side_out, nodes, 3))
@@ -189,8 +191,8 @@ class VoxelGCNN(nn.Module):
         c, s = self.config, self.config.image_size
         if not isinstance(x, Tensor) or x.dim() != 5 or tuple(x.shape[1:]) != (c.in_channels, s, s, s):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise InputError(f"{c.name}: expected voxels (batch, C, D, H, W) = (batch, {c.in_channels}, {s}, {s}, {s}), "
-                             f"got {got}")
+            raise InputError(f"{c.name}: expected voxels (batch, C, D, H, W) = (batch, {c.in_channels}, {s}, {s}, "
+                             f"{s}), got {got}")
 
     def transform(self, x: Tensor, element: int) -> Tensor:
         """Apply element ``element`` of G (escnn's order) to voxels ``(batch, C, s, s, s)``: an exact permutation."""
