@@ -40,6 +40,7 @@ def test_voxel_config_parses_and_resolves_the_chain() -> None:
      r"^stage 0 \('stage0'\): subgroup T of Oh has no escnn 3-D gspace .*: O \(rate 2\), D4 \(rate 6\)"),
     ({"group": "O", "stages": [{"channels": 2, "rate": 6}]},
      r"^stage 0 \('stage0'\): rate 6 fits C4 and D2: name one with subgroup"),
+    ({"training": {"dataset": "mnist"}}, r"^training: dataset 'mnist' holds images; voxel models"),
     ({"group": "O", "stages": [{"channels": 2, "subgroup": "D4", "rate": 2}]},
      r"^stage 0 \('stage0'\): subgroup D4 has index 3 in O, not rate 2$"),
 ])
