@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from gscli.errors import FormatError, InputError
-from gscli.groups import homomorphism_defects
+from gscli.groups import homomorphism_defects, sampling_matrix
 from gscli.nn import _cosets, _interop
 from gscli.nn._source import catalog_file
 from gscli.specs import OperatorSpec
@@ -206,6 +206,11 @@ class GroupDownsample(nn.Module):
     @classmethod
     def from_operator(cls, data: Any, **options: Any) -> GroupDownsample:
         """Layer from an :class:`~gscli.fileformat.OperatorData` (what ``read_operator`` returns)."""
+        if getattr(data, "kind", "group") != "group":
+            from gscli.errors import FormatError
+
+            raise FormatError(f"{data.path}: holds a {data.kind} operator ({data.spec}), not a group operator; "
+                              "resample images with gscli.scale.resample")
         attrs = data.attrs
         escnn_id = json.loads(attrs.get("escnn_subgroup_id", "null"))
         if isinstance(escnn_id, list):
@@ -249,8 +254,7 @@ class GroupDownsample(nn.Module):
         up = self.operator_up.detach().to("cpu", torch.float64).numpy()
         nodes = self.subgroup_nodes.detach().cpu().numpy()
         if not self.antialias:
-            down = np.zeros_like(down)
-            down[np.arange(len(nodes)), nodes] = 1.0
+            down = sampling_matrix(down.shape[1], nodes)
         cayley = self._group_cayley
         if self.canonicalize:
             coset_of, reps = _cosets.coset_table(cayley, nodes)
