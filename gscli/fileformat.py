@@ -27,7 +27,8 @@ Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate
 in O, else ``null``), ``escnn_gspace`` (point groups: escnn's 3-D gspace of H-fields, e.g.
 ``rot2dOnR3(4)``, or ``""`` when escnn has none; absent from planar files and from format-2 files
 written before it, which stay readable), ``selection``,
-``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``checks`` (JSON list of the
+``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``cayley_generators`` (``"escnn"``
+for escnn's generators, else the chosen ones by name; absent in older files: escnn's), ``checks`` (JSON list of the
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
 ``h5py_version``, and ``checksum`` = ``sha256:<hex>`` of every dataset (name, dtype, shape, bytes).
 
@@ -132,6 +133,7 @@ _ATTR_TYPES = {
     "subgroup_source": _STR, "escnn_subgroup_id": _STR, "escnn_gspace": _STR, "selection": _STR, "solver": _STR,
     "solver_band_tol": _FLOAT, "solver_rank_tol": _FLOAT, "aliasing_cost": _FLOAT, "checks": _STR,
     "gscli_version": _STR, "escnn_version": _STR, "numpy_version": _STR, "h5py_version": _STR, "checksum": _STR,
+    "cayley_generators": _STR,
 }
 _JSON_ATTRS = ("checks", "escnn_subgroup_id")
 
