@@ -27,15 +27,19 @@ from gscli.groups import (
     cyclic_table,
     dihedral_table,
     enumerate_subgroups,
+    homomorphism_defects,
     induced_table,
     planar_group,
     planar_subgroups,
     rotation_name,
 )
+from gscli import _gspaces3d
 from gscli.specs import GroupSpec
 from gscli.store import why_not_writable
 
-__all__ = ["escnn_group", "escnn_version", "load_group", "subgroups", "cache_dir"]
+__all__ = [
+    "base_actions", "cache_dir", "escnn_copies", "escnn_group", "escnn_ids", "escnn_version", "load_group", "subgroups",
+]
 
 # Faithful 3-dimensional irreps (the standard representation on R^3) of the point groups.
 _STANDARD_IRREP = {"O": (1,), "I": (1,), "Oh": ((1,), (1,), 0), "Ih": ((1,), (1,), 0)}
@@ -197,9 +201,98 @@ def _power_nodes(group: FiniteGroup, g: int, k: int) -> np.ndarray:
     return np.array(nodes, dtype=np.int64)
 
 
+def _gspaces_module() -> Any:
+    _escnn_group_module()
+    with _quiet():
+        from escnn import gspaces
+    return gspaces
+
+
+@lru_cache(maxsize=None)
+def base_actions(expr: str) -> np.ndarray:
+    """How each element of escnn's 3-D gspace ``expr`` acts on R^3, in its fiber group's element order.
+
+    Returns an array of float64, shape (|H|, 3, 3) (escnn's ``basespace_action``; for the point
+    groups themselves this differs from the standard irrep by a change of basis, so voxel grids are
+    matched through these matrices, never through ``group_matrices``).
+    """
+    gspace = _gspaces3d.make(_gspaces_module(), expr)
+    with _quiet():
+        return np.stack([np.asarray(gspace.basespace_action(g), dtype=np.float64) for g in gspace.fibergroup.elements])
+
+
+@lru_cache(maxsize=None)
+def escnn_copies(spec: GroupSpec) -> dict[frozenset[int], tuple[str, tuple[int, ...]]]:
+    """The subgroups of a point group that escnn has a 3-D gspace for, with that gspace.
+
+    Maps the set of G-indices of each such copy to ``(expression, nodes)``: the gspace (see
+    :mod:`gscli._gspaces3d`; axes along escnn's defaults) and the index in G of each of its
+    elements, in escnn's order for that gspace. Elements are matched by their action on R^3.
+    """
+    actions = base_actions(_gspaces3d.gspace_of_group(spec.family))
+    found: dict[frozenset[int], tuple[str, tuple[int, ...]]] = {}
+    for m in range(1, spec.order + 1):
+        if spec.order % m:
+            continue
+        for expr in _gspaces3d.with_order(m):
+            sub = base_actions(expr)
+            distance = ((sub[:, None] - actions[None]) ** 2).sum(axis=(2, 3))
+            nodes = distance.argmin(axis=1)
+            if (distance[np.arange(len(sub)), nodes] < 1e-10).all() and len(set(nodes.tolist())) == len(sub):
+                found.setdefault(frozenset(nodes.tolist()), (expr, tuple(int(i) for i in nodes)))
+    return found
+
+
+# escnn's own subgroup ids of O and I (``G.subgroup(id)``); its dihedral ids there are not implemented.
+_POINT_IDS = {"O": [(False, k) for k in (2, 3, 4)], "I": [(False, k) for k in (2, 3, 5)]}
+
+
+@lru_cache(maxsize=None)
+def escnn_ids(spec: GroupSpec) -> dict[frozenset[int], tuple[tuple[Any, ...], tuple[int, ...]]]:
+    """escnn's own subgroup ids of ``spec`` (O and I: the cyclic ones), with the nodes they give in G.
+
+    Maps the set of G-indices to ``(id, nodes)``, nodes in escnn's order for H. An id whose
+    inclusion map is not a homomorphism onto C_k in that order is left out (DESIGN: escnn's maps
+    are unreliable for some point-group elements).
+    """
+    found: dict[frozenset[int], tuple[tuple[Any, ...], tuple[int, ...]]] = {}
+    if spec.family not in _POINT_IDS:
+        return found
+    G = escnn_group(spec)
+    table = load_group(spec).cayley
+    elements = list(G.elements)
+    with _quiet():
+        for sg_id in _POINT_IDS[spec.family]:
+            H, inclusion, _ = G.subgroup(sg_id)
+            nodes = np.array([elements.index(inclusion(h)) for h in H.elements], dtype=np.int64)
+            if homomorphism_defects(table, cyclic_table(len(nodes)), nodes) == 0:
+                found[frozenset(nodes.tolist())] = (sg_id, tuple(int(i) for i in nodes))
+    return found
+
+
+def _id_for(spec: GroupSpec, nodes: tuple[int, ...]) -> Any:
+    named = escnn_ids(spec).get(frozenset(nodes))
+    return named[0] if named is not None and named[1] == nodes else None
+
+
 def _order_point_subgroup(spec: GroupSpec, group: FiniteGroup, elements: frozenset[int], type_name: str) -> Subgroup:
-    """Put a point subgroup's elements in escnn's order where escnn has the group (C_k, D_k, O, I)."""
+    """Put a point subgroup's elements in escnn's order where escnn has the group (C_k, D_k, O, I).
+
+    A copy that escnn has a 3-D gspace for takes that gspace's element order (and records it).
+    """
     ordered = sorted(elements)
+    copy = escnn_copies(spec).get(elements) if type_name != str(spec) else None
+    if copy is not None:
+        expr, found = copy
+        nodes = np.array(found, dtype=np.int64)
+        return Subgroup(type_name, nodes, induced_table(group.cayley, nodes), found.index(group.identity),
+                        f"escnn {expr} inside {_gspaces3d.gspace_of_group(spec.family)}",
+                        _id_for(spec, found), expr)
+    named = escnn_ids(spec).get(elements)
+    if named is not None:
+        sg_id, found = named
+        nodes = np.array(found, dtype=np.int64)
+        return Subgroup(type_name, nodes, cyclic_table(len(found)), 0, f"escnn {spec.family}.subgroup({sg_id!r})", sg_id)
     if type_name == str(spec):
         return Subgroup(type_name, np.arange(group.order, dtype=np.int64), group.cayley, group.identity, "the whole group")
     if type_name.startswith("C") and type_name[1:].isdigit():

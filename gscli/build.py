@@ -2,9 +2,12 @@
 
 Subgroup choice (documented rule): among the subgroups of G of index R (of the requested type, if
 one is named), take the one with the least aliasing, i.e. the smallest tr(P L); ties (within 1e-9
-relative) go to the alphabetically first type name, then to the lexicographically smallest sorted
-set of element indices in G. Conjugate copies of a subgroup can differ in cost (the Cayley graph is
-built from right multiplications), so every copy is a candidate.
+relative) go first to a copy escnn can continue on (for point groups: a copy that is the fiber
+group of one of escnn's 3-D gspaces, e.g. the C4 about the z axis, ``rot2dOnR3(4)``, inside O),
+then to a copy escnn's group names by a subgroup id (``G.subgroup(id)``), then to the
+alphabetically first type name, then to the lexicographically smallest sorted set of element
+indices in G. Conjugate copies of a subgroup can differ in cost (the Cayley graph is built from
+right multiplications), so every copy is a candidate.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "BuiltOperator",
     "BuildResult",
     "candidates",
+    "tie_key",
     "select_subgroup",
     "validate_request",
     "choose",
@@ -157,7 +161,12 @@ def candidates(group: GroupSpec, order: int | None = None, generators: Any = Non
     """
     G, escnn_side = _load(group, generators)
     found = [Candidate(h, plan(G, h.nodes)) for h in escnn_side.subgroups(group, order)]
-    return sorted(found, key=lambda c: (c.subgroup.order, round(c.cost, 6), c.subgroup.type, c.subgroup.key))
+    return sorted(found, key=lambda c: (c.subgroup.order, round(c.cost, 6)) + tie_key(c.subgroup))
+
+
+def tie_key(subgroup: Subgroup) -> tuple[Any, ...]:
+    """How copies tied on aliasing cost are ordered: escnn gspace first, escnn id next, type, indices."""
+    return (subgroup.escnn_gspace is None, subgroup.escnn_id is None, subgroup.type, subgroup.key)
 
 
 def _rates_available(group: GroupSpec) -> dict[int, list[str]]:
@@ -176,13 +185,13 @@ def _describe_available(group: GroupSpec) -> str:
 
 
 def choose(pool: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
-    """The selection rule: least tr(P L); ties by type name, then sorted element indices.
+    """The selection rule: least tr(P L); ties by :func:`tie_key` (escnn gspace, escnn id, type, indices).
 
     Returns the chosen candidate and every candidate tied with it on cost.
     """
     best = min(c.cost for c in pool)
     tied = [c for c in pool if c.cost <= best + _TIE * max(1.0, abs(best))]
-    return min(tied, key=lambda c: (c.subgroup.type, c.subgroup.key)), tied
+    return min(tied, key=lambda c: tie_key(c.subgroup)), tied
 
 
 def _allowed_rates(group: GroupSpec) -> list[int]:
@@ -256,7 +265,10 @@ def select_subgroup(
         f"({'type' if len(types) == 1 else 'types'} {', '.join(types)})"
     )
     if len(tied) > 1:
-        reason += f"; {len(tied)} tie, the first by (type name, sorted element indices) is taken"
+        reason += (f"; {len(tied)} tie, the first by (escnn gspace, escnn subgroup id, type name, sorted element "
+                   "indices) is taken")
+    if chosen.subgroup.escnn_gspace is not None:
+        reason += f"; escnn gspace of H: {chosen.subgroup.escnn_gspace}"
     if generators is not None:
         G, _ = _load(group, generators)
         default, _ = _load(group)
@@ -322,7 +334,7 @@ class BuiltOperator:
         from gscli.cayley import DEFAULT, describe_generators
 
         custom = self.custom_generators
-        return {
+        attrs: dict[str, Any] = {
             "cayley_generators": DEFAULT if custom is None else describe_generators(self.group, custom),
             "group": str(self.spec.group),
             "subgroup": str(self.spec.subgroup),
@@ -342,6 +354,9 @@ class BuiltOperator:
             "gscli_version": __version__,
             "escnn_version": escnn_version(),
         }
+        if not self.spec.group.planar:  # "" = escnn has no 3-D gspace for this copy of H
+            attrs["escnn_gspace"] = self.subgroup.escnn_gspace or ""
+        return attrs
 
 
 def build_operator(

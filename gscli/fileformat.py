@@ -23,7 +23,10 @@ The HDF5 part holds::
 
 Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate``, ``group_order``,
 ``subgroup_order``, ``group_identity``, ``subgroup_identity``, ``subgroup_source``,
-``escnn_subgroup_id`` (JSON: escnn's id of H in G for planar groups, e.g. ``[0, 6]``, else ``null``), ``selection``,
+``escnn_subgroup_id`` (JSON: escnn's id of H in G, ``G.subgroup(id)``, e.g. ``[0, 6]`` in D12 or ``[false, 4]``
+in O, else ``null``), ``escnn_gspace`` (point groups: escnn's 3-D gspace of H-fields, e.g.
+``rot2dOnR3(4)``, or ``""`` when escnn has none; absent from planar files and from format-2 files
+written before it, which stay readable), ``selection``,
 ``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``cayley_generators`` (``"escnn"``
 for escnn's generators, else the chosen ones by name; absent in older files: escnn's), ``checks`` (JSON list of the
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
@@ -129,7 +132,7 @@ _INT, _FLOAT, _STR = "int", "float", "str"
 _ATTR_TYPES = {
     "format": _STR, "format_version": _INT, "group": _STR, "subgroup": _STR, "rate": _INT,
     "group_order": _INT, "subgroup_order": _INT, "group_identity": _INT, "subgroup_identity": _INT,
-    "subgroup_source": _STR, "escnn_subgroup_id": _STR, "selection": _STR, "solver": _STR,
+    "subgroup_source": _STR, "escnn_subgroup_id": _STR, "escnn_gspace": _STR, "selection": _STR, "solver": _STR,
     "solver_band_tol": _FLOAT, "solver_rank_tol": _FLOAT, "aliasing_cost": _FLOAT, "checks": _STR,
     "gscli_version": _STR, "escnn_version": _STR, "numpy_version": _STR, "h5py_version": _STR, "checksum": _STR,
     "cayley_generators": _STR,

@@ -160,7 +160,8 @@ class Subgroup:
     cayley: np.ndarray
     identity: int
     source: str
-    escnn_id: object = None  # escnn's subgroup id in G (planar groups), for gspace.restrict
+    escnn_id: object = None  # escnn's subgroup id in G (``G.subgroup(id)``), for gspace.restrict
+    escnn_gspace: str | None = None  # point groups: escnn's 3-D gspace of H-fields, e.g. "rot2dOnR3(4)"
 
     @property
     def order(self) -> int:

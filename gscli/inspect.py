@@ -163,6 +163,7 @@ def _provenance(attrs: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "format", "format_version", "gscli_version", "escnn_version", "numpy_version", "h5py_version", "solver",
         "solver_band_tol", "solver_rank_tol", "selection", "subgroup_source", "escnn_subgroup_id",
+        "escnn_gspace",
     )
     return {k: attrs[k] for k in keys if k in attrs}
 

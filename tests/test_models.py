@@ -100,7 +100,7 @@ def test_config_parses_and_derives_sizes() -> None:
     ({"stages": [{"channels": 2, "chanels": 3}]}, "stage 0 ('stage0'): unknown key 'chanels'; allowed: name:"),
     ({"stages": [{"kernel_size": 3}]}, "stage 0 ('stage0'): 'channels' is required"),
     ({"stages": [{"channels": 0}]}, "stage 0 ('stage0'): channels must be an integer >= 1, got 0"),
-    ({"group": "O"}, "model: group O is not planar"),
+    ({"group": "O"}, "model: group O acts on 3-D voxels; give grid_size"),
     ({"group": "X4"}, "model: unknown group 'X4'"),
     ({"group_downsampling": "blur"}, "model: group_downsampling must be one of antialiased, plain, none, got 'blur'"),
     ({"stages": []}, "model: 'stages' must be a non-empty list"),

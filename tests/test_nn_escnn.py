@@ -35,7 +35,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("operators")
-    for name in list(CASES) + ["O>C4", "O>T"]:
+    for name in list(CASES) + ["O>C3", "O>T"]:
         group, subgroup = name.split(">")
         build(group, subgroup=subgroup, out=folder)
     return folder
@@ -220,7 +220,7 @@ def test_geometric_tensor_errors(store: Path) -> None:
 
     octa = gspaces.octaOnR3()
     x = enn.GeometricTensor(torch.randn(1, 24, 3, 3, 3), enn.FieldType(octa, [octa.regular_repr]))
-    with pytest.raises(InputError, match=r"no escnn gspace of C4-fields matches this O>C4 operator .*tried C4_on_R3"):
-        GroupDownsample.from_file(path_of(store, "O>C4"))(x)
+    with pytest.raises(InputError, match=r"no escnn gspace of C3-fields matches this O>C3 operator .*escnn offers none"):
+        GroupDownsample.from_file(path_of(store, "O>C3"))(x)
     with pytest.raises(InputError, match=r"no escnn gspace of T-fields .*escnn offers none.*x.tensor"):
         GroupDownsample.from_file(path_of(store, "O>T"))(x)

@@ -56,8 +56,12 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     """Build operators and write them to OUT as <G>-<H>.h5 (HDF5).
 
     GROUP is C<N>, D<N>, O, Oh, I or Ih; name H with --subgroup TYPE, or give only --rate R and the
-    least-aliasing subgroup of index R is chosen (smallest tr(P L); ties: type name, then element
-    indices). GROUP may also be written G>H (e.g. 'D12>D6', quoted) or G-H (D12-D6).
+    least-aliasing subgroup of index R is chosen (smallest tr(P L)). Copies tied on cost (the three
+    C4 of O tie exactly) go first to the copy escnn can continue on, the fiber group of one of
+    escnn's 3-D gspaces (O>C4: the C4 about z, rot2dOnR3(4); the file records it as escnn_gspace),
+    then to the copy escnn's group names by a subgroup id (O>C3: O.subgroup((False, 3))), then by
+    type name, then by element indices. GROUP may also be written G>H (e.g. 'D12>D6', quoted) or
+    G-H (D12-D6).
 
     A grid operator (anti-aliased resolution change of images, docs/scale.md) is written
     FINE>COARSE with grids Z<N> (1-D), Z<N>x<N> (2-D), Z<N>x<N>x<N> (3-D) or Z<N>^2, finer grid

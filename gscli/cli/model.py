@@ -18,11 +18,11 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
 
 
-def _variant_table(variant) -> Table:
+def _variant_table(variant, dims: int = 2) -> Table:
     table = Table(title=f"{variant.variant}: {' > '.join(variant.groups)}", title_justify="left")
     table.add_column("block", no_wrap=True)
     table.add_column("K")
-    for col in ("C x |K| x s^2", "eq. in K", "eq. out", "inv. in K", "inv. out"):
+    for col in (f"C x |K| x s^{dims}", "eq. in K", "eq. out", "inv. in K", "inv. out"):
         table.add_column(col, justify="right", no_wrap=True)
     for layer in variant.layers:
         fields, order, side = layer.shape
@@ -31,7 +31,7 @@ def _variant_table(variant) -> Table:
         def mean_outside(values: dict[str, float], names: list[str] = outside) -> float | None:
             return sum(values[k] for k in names) / len(names) if names else None
 
-        table.add_row(layer.name, layer.group, f"{fields}x{order}x{side}^2",
+        table.add_row(layer.name, layer.group, f"{fields}x{order}x{side}^{dims}",
                       _fmt(layer.worst("equivariance", True)), _fmt(mean_outside(layer.equivariance)),
                       _fmt(layer.worst("invariance", True)), _fmt(mean_outside(layer.invariance)))
     return table
@@ -39,7 +39,8 @@ def _variant_table(variant) -> Table:
 
 def _summary_table(report) -> Table:
     table = Table(title=f"{report.model}: logits, {report.weights} weights (H: last stage's group; "
-                        "in H: max, out: mean; test acc on rotated digits)", title_justify="left")
+                        "in H: max, out: mean; test acc on rotated "
+                        f"{'tetracubes' if report.dimensions == 3 else 'digits'})", title_justify="left")
     columns = ["variant", "groups", "params", "acts/img", "logits in H", "logits out"]
     trained = any(v.training for v in report.variants)
     if trained:
@@ -84,6 +85,10 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     rounding in theory) and outside it; then the invariance error of the logits, for anti-aliased,
     plain and no group downsampling.
 
+    3-D configurations (grid_size, group O or Oh) are measured the same way on voxel grids of the
+    eight tetracubes, under every cube symmetry of G (23 rotations, 47 with the inversion), each an
+    exact permutation of the voxels matched to escnn's element order.
+
     Exits with status 1 if some variant's logits are not invariant (within 1e-4 relative in
     float32, 1e-6 in float64) under the transforms of its last stage's group.
 
@@ -91,6 +96,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     Examples:
       gscli eval-model configs/p4m-digits.toml --plot p4m.png
       gscli eval-model configs/d12-digits.json --weights trained --json
+      gscli eval-model configs/o-polycubes.toml --images 4 --plot o.png
     """
     import torch
 
@@ -119,10 +125,12 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
         if not console.is_terminal:
             console = Console(highlight=False, soft_wrap=False, width=120)  # files and pipes get whole tables
         transforms = ", ".join(f"{t.name} ({t.description})" for t in report.transforms)
-        console.print(f"{report.model}: group {report.group}, {report.images} digits at {report.image_size}x"
-                      f"{report.image_size}, {report.dtype}; grid transforms: {transforms}")
+        side = "x".join([str(report.image_size)] * report.dimensions)
+        inputs = "voxel grids (tetracubes)" if report.dimensions == 3 else "digits"
+        console.print(f"{report.model}: group {report.group}, {report.images} {inputs} at {side}, {report.dtype}; "
+                      f"grid transforms: {transforms}")
         for variant in report.variants:
-            console.print(_variant_table(variant))
+            console.print(_variant_table(variant, report.dimensions))
         console.print("eq.: equivariance of the block's features lifted to G; inv.: invariance of their "
                       "max-over-K, mean-over-space pooling; in K: max over transforms in the block's group K; "
                       "out: mean over the others")

@@ -150,6 +150,7 @@ class ErrorReport:
     dtype: str
     transforms: list[Transform]
     variants: list[VariantErrors] = field(default_factory=list)
+    dimensions: int = 2
 
     @property
     def ok(self) -> bool:
@@ -163,7 +164,8 @@ class ErrorReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "group": self.group, "weights": self.weights, "seed": self.seed,
-                "images": self.images, "image_size": self.image_size, "dtype": self.dtype, "ok": self.ok,
+                "images": self.images, "image_size": self.image_size, "dimensions": self.dimensions,
+                "dtype": self.dtype, "ok": self.ok,
                 "transforms": [t.as_dict() for t in self.transforms],
                 "variants": [v.as_dict() for v in self.variants]}
 
@@ -175,8 +177,23 @@ def _describe(matrix: np.ndarray) -> str:
     return f"reflection, axis at {round(angle / 2) % 180} deg"
 
 
+def _is_voxel(model: Any) -> bool:
+    return getattr(model.config, "dimensions", 2) == 3
+
+
 def grid_transforms(model: GroupCNN) -> list[Transform]:
-    """The elements of G (other than the identity) that map the pixel grid onto itself."""
+    """The elements of G (other than the identity) that map the pixel (or voxel) grid onto itself.
+
+    Voxel models (O, O_h): every element but the identity, i.e. the 23 cube rotations, 47 with the
+    inversion; each is named by its action on R^3 (escnn's ``basespace_action``).
+    """
+    if _is_voxel(model):
+        from gscli import _escnn, _gspaces3d
+        from gscli.groups import rotation_name
+
+        actions = _escnn.base_actions(_gspaces3d.gspace_of_group(model.config.group.family))
+        return [Transform(i, rotation_name(a), f"element {i} of {model.config.group}")
+                for i, a in enumerate(actions) if not np.allclose(a, np.eye(3))]
     gspace = model.input_type.gspace
     n = model.config.group.n
     found = []
@@ -198,6 +215,22 @@ def _transform(field_type: Any, tensor: Tensor, element: Any) -> Tensor:
     return torch.as_tensor(out, dtype=tensor.dtype)
 
 
+def _move_input(model: Any, x: Tensor, index: int) -> Tensor:
+    """Element ``index`` of G applied to the model's input (exact grid transform)."""
+    if _is_voxel(model):
+        return model.transform(x, index)
+    return _transform(model.input_type, x, list(model.input_type.gspace.fibergroup.elements)[index])
+
+
+def _move_fields(model: Any, features: Tensor, fields: int, index: int) -> Tensor:
+    """Element ``index`` of G applied to regular G-fields ``(batch, fields*|G|, *grid)``: grid and fibers."""
+    if _is_voxel(model):
+        return model.transform_fields(features, index)
+    gspace = model.input_type.gspace
+    g_type = _escnn_nn.enn().FieldType(gspace, [gspace.regular_repr] * fields)
+    return _transform(g_type, features, list(gspace.fibergroup.elements)[index])
+
+
 @torch.no_grad()
 def prediction_invariance(model: GroupCNN, images: Tensor, transforms: Sequence[Transform],
                           batch_size: int = 256) -> tuple[dict[str, float], float]:
@@ -214,7 +247,6 @@ def prediction_invariance(model: GroupCNN, images: Tensor, transforms: Sequence[
     model.eval()
     dtype = next(model.parameters()).dtype
     x = images.to(dtype)
-    elements = list(model.input_type.gspace.fibergroup.elements)
 
     def logits_of(batch: Tensor) -> Tensor:
         return torch.cat([model(batch[i : i + batch_size]) for i in range(0, len(batch), batch_size)])
@@ -223,7 +255,7 @@ def prediction_invariance(model: GroupCNN, images: Tensor, transforms: Sequence[
     same = torch.ones(len(x), dtype=torch.bool)
     errors = {}
     for t in transforms:
-        moved = logits_of(_transform(model.input_type, x, elements[t.index]))
+        moved = logits_of(_move_input(model, x, t.index))
         errors[t.name] = _relative(moved, base)
         same &= moved.argmax(dim=1) == base.argmax(dim=1)
     return errors, float(same.to(torch.float64).mean())
@@ -232,23 +264,18 @@ def prediction_invariance(model: GroupCNN, images: Tensor, transforms: Sequence[
 @torch.no_grad()
 def variant_errors(model: GroupCNN, images: Tensor, transforms: Sequence[Transform]) -> VariantErrors:
     """Per-block and logit errors of ``model`` (in eval mode) on ``images`` under ``transforms``."""
-    enn = _escnn_nn.enn()
     model.eval()
     dtype = next(model.parameters()).dtype
     x = images.to(dtype)
-    gspace = model.input_type.gspace
-    elements = list(gspace.fibergroup.elements)
     traced, _, logits = model.trace(x)
     lifted = [model.lift(t.tensor, i) for i, t in enumerate(traced)]
     equivariance: list[dict[str, float]] = [{} for _ in traced]
     invariance: list[dict[str, float]] = [{} for _ in traced]
     logit_errors: dict[str, float] = {}
     for transform in transforms:
-        g = elements[transform.index]
-        traced_g, _, logits_g = model.trace(_transform(model.input_type, x, g))
+        traced_g, _, logits_g = model.trace(_move_input(model, x, transform.index))
         for i, (t, t_g) in enumerate(zip(traced, traced_g)):
-            g_type = enn.FieldType(gspace, [gspace.regular_repr] * t.block.fields)
-            expected = _transform(g_type, lifted[i], g)
+            expected = _move_fields(model, lifted[i], t.block.fields, transform.index)
             equivariance[i][transform.name] = _relative(model.lift(t_g.tensor, i), expected)
             invariance[i][transform.name] = _relative(model.pool(t_g.tensor, t.block), model.pool(t.tensor, t.block))
         logit_errors[transform.name] = _relative(logits_g, logits)
@@ -309,17 +336,27 @@ def propagate_errors(
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ConfigError(f"variants must be a non-empty selection of {', '.join(VARIANTS)}, got {list(variants)}")
-    if config.image_size < 9:
-        raise ConfigError(f"{config.name}: the digits are 8x8 and are resized up; image_size must be >= 9, "
-                          f"got {config.image_size}")
     settings = config.training
     check_memory(config, max(images, settings.batch_size if weights == "trained" else 1),
                  torch.empty((), dtype=dtype).element_size())
-    train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
+    voxels = config.dimensions == 3
+    if voxels:  # tetracubes, already at random exact cube rotations
+        from gscli.models._polycubes import CLASSES, load_polycubes
+
+        if config.classes != len(CLASSES):
+            raise ConfigError(f"{config.name}: voxel models are measured on the {len(CLASSES)} tetracubes; classes "
+                              f"must be {len(CLASSES)}, got {config.classes}")
+        train_set, test_set = load_polycubes(config.image_size, test_size=settings.test_size, seed=settings.seed)
+        rotated_test = test_set.images
+    else:
+        if config.image_size < 9:
+            raise ConfigError(f"{config.name}: the digits are 8x8 and are resized up; image_size must be >= 9, "
+                              f"got {config.image_size}")
+        train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
+        rotated_test = random_rotations(test_set.images, torch.Generator().manual_seed(settings.seed + 1))
     if not 0 < images <= len(test_set):
         raise ConfigError(f"images must lie in 1..{len(test_set)}, got {images}")
     batch = test_set.images[:images]
-    rotated_test = random_rotations(test_set.images, torch.Generator().manual_seed(settings.seed + 1))
     report: ErrorReport | None = None
     reference: dict[str, Tensor] | None = None
     for variant in variants:
@@ -327,7 +364,8 @@ def propagate_errors(
                             dtype=dtype)
         if report is None:
             report = ErrorReport(config.name, str(config.group), weights, seed if weights == "random" else settings.seed,
-                                 images, config.image_size, str(dtype).removeprefix("torch."), grid_transforms(model))
+                                 images, config.image_size, str(dtype).removeprefix("torch."), grid_transforms(model),
+                                 dimensions=config.dimensions)
         training = None
         if weights == "random" and variant != "none":
             if reference is None:
@@ -337,13 +375,14 @@ def propagate_errors(
         if weights == "trained":
             if log is not None:
                 log(f"training {config.name} ({variant}) for {settings.epochs} epochs on {len(train_set)} digits")
-            result = train(model, train_set, settings, log=log)
+            result = train(model, train_set, settings, rotate=not voxels, log=log)
             training = {"epochs": settings.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
                         "losses": list(result.losses),
                         "test_accuracy_rotated": accuracy(predict(model, rotated_test), test_set.labels),
                         "test_accuracy_upright": accuracy(predict(model, test_set.images), test_set.labels)}
         if log is not None:
-            log(f"measuring {variant} on {images} digits under {len(report.transforms)} grid transforms")
+            log(f"measuring {variant} on {images} {'voxel grids' if voxels else 'digits'} under "
+                f"{len(report.transforms)} grid transforms")
         errors = variant_errors(model, batch, report.transforms)
         errors.training = training
         report.variants.append(errors)

@@ -32,11 +32,12 @@ class Block:
     fields: int
     side: int
     nodes_in_g: tuple[int, ...]
+    dims: int = 2  # spatial dimensions: 2 (images) or 3 (voxels)
 
     @property
     def size(self) -> int:
-        """Activations per image: fields * |group| * side^2."""
-        return self.fields * self.group.order * self.side**2
+        """Activations per image: fields * |group| * side^dims."""
+        return self.fields * self.group.order * self.side**self.dims
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,8 @@ def build_model(config: ModelConfig, variant: str | None = None, store: str | Pa
                 seed: int | None = None, dtype: torch.dtype = torch.float32) -> GroupCNN:
     """Build a :class:`GroupCNN` for ``config`` (optionally another ``variant``), seeded and in ``dtype``.
 
+    A 3-D configuration (``grid_size``) gives a :class:`~gscli.models._voxel.VoxelGCNN` instead.
+
     escnn samples its kernel bases in float32 whatever the dtype, so a float64 model is exactly
     equivariant only to about 1e-8 (relative), not to float64 rounding.
 
@@ -220,4 +223,8 @@ def build_model(config: ModelConfig, variant: str | None = None, store: str | Pa
         config = config.with_variant(variant)
     if seed is not None:
         torch.manual_seed(seed)
+    if config.dimensions == 3:
+        from gscli.models._voxel import VoxelGCNN
+
+        return VoxelGCNN(config, store=store).to(dtype)  # type: ignore[return-value]
     return GroupCNN(config, store=store).to(dtype)

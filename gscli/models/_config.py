@@ -31,6 +31,7 @@ from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 
 __all__ = [
     "VARIANTS",
+    "VOXEL_SUBGROUPS",
     "ConfigError",
     "ModelConfig",
     "StageConfig",
@@ -46,10 +47,19 @@ __all__ = [
 #: Group downsampling variants: the gscli operator D = S P, plain subsampling S, or none (stay on G).
 VARIANTS = ("antialiased", "plain", "none")
 
+#: 3-D (voxel) models: point groups of the lifting convolution, and the subgroups a stage may
+#: downsample them to -- those whose least-aliasing copy is the fiber group of one of escnn's 3-D
+#: gspaces (``gscli build`` prefers that copy on ties), so the next stage still has escnn's element
+#: order. Below these, C<N>/D<N> stages continue as in 2-D.
+#: I is left out: its 3- and 5-fold rotations move voxels off the grid, so no I-model is exactly
+#: equivariant on voxels (only its D2 of 180-degree turns about the axes is exact).
+VOXEL_SUBGROUPS = {"Oh": ("O", "D4", "C4", "D2", "C2", "C1"), "O": ("D4", "C4", "D2", "C2", "C1")}
+
 _MODEL_KEYS = {
     "name": "a label for tables and plots (default: the file name)",
     "group": "the group G of the lifting convolution: C<N> or D<N>",
     "image_size": "side of the square input images, odd (e.g. 17 or 33)",
+    "grid_size": "3-D models: side of the cubic voxel grid, odd (e.g. 9); group Oh or O",
     "in_channels": "channels of the input images (default 1)",
     "classes": "number of classes (default 10)",
     "group_downsampling": "antialiased | plain | none (default antialiased)",
@@ -147,6 +157,7 @@ class ModelConfig:
     blur_sigma: float = 0.66
     batch_norm: bool = True
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    dimensions: int = 2  # 3: voxel grids (grid_size in the file; the side is kept in image_size)
 
     def with_variant(self, variant: str) -> ModelConfig:
         """The same model with another group downsampling variant (``antialiased``, ``plain``, ``none``)."""
@@ -164,8 +175,9 @@ class ModelConfig:
         return sizes
 
     def as_dict(self) -> dict[str, Any]:
+        side = {"grid_size" if self.dimensions == 3 else "image_size": self.image_size}
         return {
-            "name": self.name, "group": str(self.group), "image_size": self.image_size,
+            "name": self.name, "group": str(self.group), **side,
             "in_channels": self.in_channels, "classes": self.classes, "group_downsampling": self.group_downsampling,
             "spatial_antialias": self.spatial_antialias, "blur_sigma": self.blur_sigma, "batch_norm": self.batch_norm,
             "stages": [s.as_dict() for s in self.stages], "training": self.training.as_dict(),
@@ -280,6 +292,26 @@ def _available(group: GroupSpec) -> str:
     return ", ".join(f"{r} ({'/'.join(subgroup_types(group, r))})" for r in rates if subgroup_types(group, r))
 
 
+def _voxel_subgroup(current: GroupSpec, subgroup: SubgroupSpec | None, rate: int | None, where: str) -> SubgroupSpec:
+    """The subgroup a stage of a 3-D model downsamples the point group ``current`` to (validated)."""
+    allowed = VOXEL_SUBGROUPS[current.family]
+    listing = ", ".join(f"{t} (rate {current.order // SubgroupSpec.parse(t).order})" for t in allowed)
+    if subgroup is not None:
+        if str(subgroup) not in allowed:
+            raise ConfigError(f"{where}: subgroup {subgroup} of {current} has no escnn 3-D gspace for the next stage's "
+                              f"convolution; subgroups 3-D models can continue on: {listing}")
+        if rate is not None and rate * subgroup.order != current.order:
+            raise ConfigError(f"{where}: subgroup {subgroup} has index {current.order // subgroup.order} in {current}, "
+                              f"not rate {rate}")
+        return subgroup
+    assert rate is not None
+    types = [t for t in allowed if rate * SubgroupSpec.parse(t).order == current.order]
+    if len(types) != 1:
+        what = f"rate {rate} fits {' and '.join(types)}: name one with subgroup" if types else f"rate {rate} fits none"
+        raise ConfigError(f"{where}: {what}; subgroups 3-D models can continue on: {listing}")
+    return SubgroupSpec(types[0])
+
+
 def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[StageConfig, GroupSpec | None, int]:
     """Parse stage ``index``; return it, the group after it (None if not yet known) and the output side."""
     where = f"stage {index}"
@@ -313,7 +345,9 @@ def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[
             raise ConfigError(f"{where}: {exc}") from None
     rate = _int(raw, "rate", None, where) if "rate" in raw else None
     after = current
-    if current is not None and (subgroup is not None or rate is not None):
+    if current is not None and not current.planar and (subgroup is not None or rate is not None):
+        after = GroupSpec.parse(str(_voxel_subgroup(current, subgroup, rate, where)))
+    elif current is not None and (subgroup is not None or rate is not None):
         if subgroup is not None:
             if not _contains(current, subgroup):
                 raise ConfigError(f"{where}: {subgroup} is not a subgroup of {current} (the stage's group); "
@@ -361,12 +395,25 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
         group = GroupSpec.parse(data["group"])
     except SpecError as exc:
         raise ConfigError(f"model: {exc}") from None
-    if not group.planar:
-        raise ConfigError(f"model: group {group} is not planar; image models use C<N> or D<N> (escnn's R2Conv)")
-    size = _int(data, "image_size", 17, "model", minimum=3)
-    if size % 2 == 0:
-        raise ConfigError(f"model: image_size must be odd so that the grid centre is a pixel (rotations stay exact), "
-                          f"got {size}")
+    dimensions = 3 if "grid_size" in data else 2
+    if dimensions == 3:
+        if "image_size" in data:
+            raise ConfigError("model: give image_size (2-D images) or grid_size (3-D voxels), not both")
+        if group.family not in VOXEL_SUBGROUPS:
+            raise ConfigError(f"model: group {group} has no voxel model; grid_size (3-D voxels) needs group Oh or O "
+                              "(the cube groups: their rotations move voxels exactly onto voxels)")
+        size = _int(data, "grid_size", None, "model", minimum=3)
+        if size % 2 == 0:
+            raise ConfigError(f"model: grid_size must be odd so that the grid centre is a voxel (cube rotations stay "
+                              f"exact), got {size}")
+    else:
+        if not group.planar:
+            raise ConfigError(f"model: group {group} acts on 3-D voxels; give grid_size (odd side of the voxel cube) "
+                              "instead of image_size, or use C<N> or D<N> for images")
+        size = _int(data, "image_size", 17, "model", minimum=3)
+        if size % 2 == 0:
+            raise ConfigError(f"model: image_size must be odd so that the grid centre is a pixel (rotations stay "
+                              f"exact), got {size}")
     variant = data.get("group_downsampling", "antialiased")
     if variant not in VARIANTS:
         raise ConfigError(f"model: group_downsampling must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -389,6 +436,9 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     dataset = training.get("dataset", "digits")
     if dataset not in _DATASETS:
         raise ConfigError(f"training: dataset must be one of {', '.join(_DATASETS)}, got {dataset!r:.80}")
+    if dimensions == 3 and dataset != "digits":
+        raise ConfigError(f"training: dataset {dataset!r} holds images; voxel models (grid_size) are trained and "
+                          "measured on the generated tetracubes, so leave dataset out")
     if dataset == "mnist" and size < 29:
         raise ConfigError(f"training: dataset 'mnist' (28x28 digits, zero-padded) needs image_size >= 29, got {size}")
     train = TrainingConfig(
@@ -405,7 +455,7 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
         in_channels=_int(data, "in_channels", 1, "model"), classes=_int(data, "classes", 10, "model", minimum=2),
         group_downsampling=variant, spatial_antialias=_bool(data, "spatial_antialias", True, "model"),
         blur_sigma=_float(data, "blur_sigma", 0.66, "model"), batch_norm=_bool(data, "batch_norm", True, "model"),
-        training=train,
+        training=train, dimensions=dimensions,
     )
     check_memory(config, max(train.batch_size, _NOMINAL_BATCH), 4)
     return config
@@ -436,17 +486,18 @@ def estimate_memory(config: ModelConfig, batch: int, itemsize: int = 4) -> tuple
     (3 copies). Returns ``(total, [(bytes, what), ...])``, the parts largest first.
     """
     parts = []
+    d = config.dimensions  # 2: images, 3: voxels (sizes below are side^d, kernel_size^d)
     fields_in, group_in = config.in_channels, 1  # the lifting conv reads trivial fields
     for index, ((side, _), stage, order) in enumerate(zip(config.spatial_sizes(), config.stages, _stage_groups(config))):
         where = f"stage {index} ({stage.name!r})"
-        maps = 4 * batch * stage.channels * order * side * side * itemsize
-        filters = 3 * stage.channels * order * fields_in * group_in * stage.kernel_size ** 2 * itemsize
+        maps = 4 * batch * stage.channels * order * side**d * itemsize
+        filters = 3 * stage.channels * order * fields_in * group_in * stage.kernel_size**d * itemsize
         parts.append((maps, f"{where}: channels = {stage.channels} on {side}x{side} maps (image_size "
                             f"{config.image_size}) of a group of order {order}, for {batch} images"))
         parts.append((filters, f"{where}: a filter bank of channels = {stage.channels} x kernel_size = "
                                f"{stage.kernel_size}^2 x {fields_in} input fields on a group of order {order}"))
         fields_in, group_in = stage.channels, order
-    parts.append((2 * batch * config.in_channels * config.image_size ** 2 * itemsize,
+    parts.append((2 * batch * config.in_channels * config.image_size**d * itemsize,
                   f"the input: in_channels = {config.in_channels}, image_size = {config.image_size}"))
     parts.append((3 * fields_in * config.classes * itemsize, f"the head: classes = {config.classes}"))
     parts.sort(key=lambda p: -p[0])
@@ -495,7 +546,9 @@ def resolve_operators(config: ModelConfig) -> list[OperatorSpec | None]:
         if not stage.downsamples_group:
             operators.append(None)
             continue
-        if stage.subgroup is not None:
+        if not current.planar:
+            sub = _voxel_subgroup(current, stage.subgroup, stage.rate, where)
+        elif stage.subgroup is not None:
             sub = stage.subgroup
             if not _contains(current, sub) or (stage.rate is not None and stage.rate * sub.order != current.order):
                 raise ConfigError(f"{where}: {sub} (rate {stage.rate}) does not fit {current}; "

@@ -11,10 +11,13 @@ import importlib
 from functools import cache
 from typing import Any
 
+import numpy as np
+import torch
+
 from gscli.errors import DependencyError, FormatError
 from gscli.specs import GroupSpec
 
-__all__ = ["element_indices", "enn", "gspace_of", "restrict"]
+__all__ = ["element_indices", "enn", "gspace_of", "restrict", "voxel_permutations"]
 
 
 @cache
@@ -87,3 +90,32 @@ def restrict(gspace: Any, escnn_id: Any, nodes: list[int], what: str) -> Any:
             f"file's subgroup_nodes are {list(nodes)}: its H-fields would not be escnn's regular fields"
         )
     return sub_gspace
+
+
+@cache
+def voxel_permutations(group: GroupSpec, size: int) -> np.ndarray:
+    """Every element of a point group as an exact permutation of a ``size^3`` voxel grid, in escnn's order.
+
+    Row g is ``perm`` with ``(g . f).flatten() == f.flatten()[perm]`` for a scalar field f on the
+    grid ``(size, size, size)`` (odd, centred), i.e. ``(g . f)(y) = f(g^{-1} y)``; read off escnn's
+    own ``GeometricTensor.transform`` on the gspace of G (``octaOnR3()``, ``fullOctaOnR3()``,
+    ``icoOnR3()``), applied to the voxel indices. Cube rotations (and inversions) move voxels onto
+    voxels, so every row is a permutation; a group element that does not (in I) raises.
+
+    Returns an int64 array of shape (|G|, size^3).
+    """
+    from gscli import _gspaces3d
+
+    gspace = _gspaces3d.make(_modules()[1], _gspaces3d.gspace_of_group(group.family))
+    field_type = enn().FieldType(gspace, [gspace.trivial_repr])
+    index = torch.arange(size**3, dtype=torch.float64).reshape(1, 1, size, size, size)
+    x = enn().GeometricTensor(index, field_type)
+    rows = []
+    for g in gspace.fibergroup.elements:
+        moved = x.transform(g).tensor.reshape(-1)
+        perm = moved.round().to(torch.int64)
+        if float((moved - perm).abs().max()) > 1e-6 or sorted(perm.tolist()) != list(range(size**3)):
+            raise FormatError(f"element {g} of {group} does not move the {size}^3 voxel grid onto itself; "
+                              "exact voxel transforms exist for the cube groups O and Oh only")
+        rows.append(perm.numpy())
+    return np.stack(rows)

@@ -4,19 +4,20 @@ A ``GeometricTensor`` can only exist if the caller imported ``escnn.nn``; this m
 classes in ``sys.modules`` and never imports it. The restricted gspace (the one H-fields live on)
 is found once per input gspace and checked element by element against the operator file's
 ``subgroup_nodes``: planar gspaces (C_N, D_N on R^2 or with no base space) through
-``gspace.restrict(escnn_subgroup_id)`` and its inclusion map; 3D gspaces through escnn's gspace
-for H (``octaOnR3`` for O, ``icoOnR3`` for I, ``rot2dOnR3(k)``/``dihedralOnR3(k)`` for C_k/D_k),
-accepted only if its base-space matrices equal those of ``subgroup_nodes`` in G, in H's order.
+``gspace.restrict(escnn_subgroup_id)`` and its inclusion map; 3-D gspaces through the escnn gspace
+the file names (``escnn_gspace``, e.g. ``rot2dOnR3(4)`` for the C4 about z in O), accepted only if
+its elements act on R^3 as the file's ``subgroup_nodes`` of G do, in H's order.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor
+
+from gscli import _gspaces3d
 
 if TYPE_CHECKING:
     from gscli.nn._layer import GroupDownsample
@@ -52,7 +53,8 @@ def _fields(layer: GroupDownsample, field_type: Any, order: int, which: str) -> 
     spec = layer.spec.group if which == "G" else layer.spec.subgroup
     group = field_type.gspace.fibergroup
     expected = _escnn_group_name(spec)
-    if group.name != expected or group.order() != order:
+    named = str(spec) in _ESCNN_NAMES or str(spec)[:1] in "CD" and str(spec)[1:].isdigit()  # else C2h, C4v...
+    if group.order() != order or (named and group.name != expected):
         raise _error(
             f"the GeometricTensor's gspace has fiber group {group.name} (order {group.order()}); "
             f"this layer ({layer.spec}) needs regular fields of {spec} (escnn's {expected}, order {order})"
@@ -83,42 +85,41 @@ def _index_by_action(gspace: Any, sub_gspace: Any) -> list[int] | None:
     return found
 
 
-def _candidates_3d(subgroup: Any) -> list[Any]:
-    gspaces = sys.modules.get("escnn.gspaces")
-    if gspaces is None:
-        return []
-    name = str(subgroup)
-    k = int(name[1:]) if re.fullmatch(r"[CD][0-9]+", name) else 0
-    makers = {"O": lambda: gspaces.octaOnR3(), "I": lambda: gspaces.icoOnR3()}
-    if name in makers:
-        return [makers[name]]
-    if name.startswith("C") and k:
-        return [lambda: gspaces.rot2dOnR3(k)]
-    if name.startswith("D") and k:
-        return [lambda: gspaces.dihedralOnR3(k)]
-    return []
+def _candidates_3d(layer: GroupDownsample) -> list[str]:
+    """escnn 3-D gspaces that may hold H-fields: the one the file names, else every one of order |H|."""
+    if layer.escnn_gspace is not None:
+        return [layer.escnn_gspace] if layer.escnn_gspace else []
+    return _gspaces3d.with_order(layer.subgroup_order)
 
 
 def _sub_gspace(layer: GroupDownsample, gspace: Any) -> Any:
-    """The gspace of H-fields for ``gspace`` (cached per gspace name), verified against the file."""
+    """The gspace of H-fields for ``gspace`` (cached per gspace name), verified against the file.
+
+    Planar gspaces: ``gspace.restrict(escnn_subgroup_id)``, checked through its inclusion map. 3-D
+    gspaces: escnn's ``GSpace3D.restrict`` raises for point groups (escnn 1.0.11, see
+    :mod:`gscli._gspaces3d`), so H's own gspace is built (the file's ``escnn_gspace``; files
+    without one: each of escnn's 3-D gspaces of order |H|) and accepted only if its elements act
+    on R^3 as the file's ``subgroup_nodes`` of G do, in H's order.
+    """
     key = gspace.name
     if key in layer._escnn_cache:
         return layer._escnn_cache[key]
     nodes = layer.subgroup_nodes.tolist()
     found = None
     tried = []
-    if layer.escnn_subgroup_id is not None:
-        sub_gspace, inclusion, _ = gspace.restrict(layer.escnn_subgroup_id)
-        tried.append(f"restrict({layer.escnn_subgroup_id!r})")
-        if _index_by_inclusion(gspace.fibergroup, inclusion, sub_gspace.fibergroup) == nodes:
-            found = sub_gspace
-    elif gspace.dimensionality == 3:
-        for make in _candidates_3d(layer.spec.subgroup):
-            sub_gspace = make()
+    if getattr(gspace, "dimensionality", None) == 3:
+        gspaces = sys.modules.get("escnn.gspaces")
+        for expr in _candidates_3d(layer) if gspaces is not None else []:
+            sub_gspace = _gspaces3d.make(gspaces, expr)
             tried.append(sub_gspace.name)
             if sub_gspace.fibergroup.order() == len(nodes) and _index_by_action(gspace, sub_gspace) == nodes:
                 found = sub_gspace
                 break
+    elif layer.escnn_subgroup_id is not None:
+        sub_gspace, inclusion, _ = gspace.restrict(layer.escnn_subgroup_id)
+        tried.append(f"restrict({layer.escnn_subgroup_id!r})")
+        if _index_by_inclusion(gspace.fibergroup, inclusion, sub_gspace.fibergroup) == nodes:
+            found = sub_gspace
     if found is None:
         detail = f"tried {', '.join(tried)}, whose elements differ from the file's" if tried else "escnn offers none"
         raise _error(

@@ -88,6 +88,9 @@ class GroupDownsample(nn.Module):
         Where the operator came from (shown by ``repr``).
     escnn_subgroup_id : optional
         escnn's id of H in G (from the file), used to restrict escnn gspaces.
+    escnn_gspace : str, optional
+        Point groups: escnn's 3-D gspace of H-fields (from the file), e.g. ``"rot2dOnR3(4)"``;
+        ``""`` when escnn has none, ``None`` when the file does not say.
     checksum : str, optional
         The operator file's checksum (kept in the module's extra state).
 
@@ -166,6 +169,7 @@ class GroupDownsample(nn.Module):
         canonical_field: int | None = None,
         source: str | None = None,
         escnn_subgroup_id: Any = None,
+        escnn_gspace: str | None = None,
         checksum: str | None = None,
     ) -> None:
         super().__init__()
@@ -187,6 +191,7 @@ class GroupDownsample(nn.Module):
         self.canonical_field = canonical_field
         self.source = source
         self.escnn_subgroup_id = escnn_subgroup_id
+        self.escnn_gspace = escnn_gspace  # None: not recorded (planar or older file); "": escnn has none
         self.checksum = checksum
         self._group_cayley = cayley_g
         self._cast_cache: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor]] = {}
@@ -214,7 +219,7 @@ class GroupDownsample(nn.Module):
             data["downsample"], data["upsample"], data["subgroup_nodes"], data["group_cayley"],
             data["subgroup_cayley"], group=str(attrs["group"]), subgroup=str(attrs["subgroup"]),
             source=str(data.path) if data.path is not None else None, escnn_subgroup_id=escnn_id,
-            checksum=attrs.get("checksum"), **options,
+            escnn_gspace=attrs.get("escnn_gspace"), checksum=attrs.get("checksum"), **options,
         )
 
     @classmethod

@@ -1,0 +1,221 @@
+"""3-D (voxel) models: configuration errors, exact invariance with negative controls, voxel transforms, data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gscli.models import ConfigError, parse_config, resolve_operators
+from gscli.models._polycubes import CLASSES, PIECES, cube_rotations, load_polycubes, polycubes
+from gscli.specs import OperatorSpec
+
+STAGES = [{"channels": 2}, {"channels": 2, "stride": 2, "subgroup": "O"}, {"channels": 2, "subgroup": "D4"}]
+
+
+def voxel_config(**changes):
+    data = {"group": "Oh", "grid_size": 5, "classes": 8, "stages": STAGES, **changes}
+    return parse_config({k: v for k, v in data.items() if v is not None})
+
+
+# -- configuration (no escnn) -------------------------------------------------------------------
+
+
+def test_voxel_config_parses_and_resolves_the_chain() -> None:
+    config = voxel_config()
+    assert config.dimensions == 3 and config.spatial_sizes() == [(5, 5), (5, 3), (3, 3)]
+    assert resolve_operators(config) == [None, OperatorSpec.parse("Oh>O"), OperatorSpec.parse("O>D4")]
+    assert config.as_dict()["grid_size"] == 5 and "image_size" not in config.as_dict()
+    assert parse_config(config.as_dict()) == config
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"grid_size": 8}, r"^model: grid_size must be odd .*got 8$"),
+    ({"group": "D4"}, r"^model: group D4 has no voxel model; grid_size \(3-D voxels\) needs group Oh or O"),
+    ({"group": "I"}, r"^model: group I has no voxel model"),
+    ({"image_size": 5}, r"^model: give image_size \(2-D images\) or grid_size \(3-D voxels\), not both$"),
+    ({"stages": [{"channels": 2, "subgroup": "T"}]},
+     r"^stage 0 \('stage0'\): subgroup T of Oh has no escnn 3-D gspace .*: O \(rate 2\), D4 \(rate 6\)"),
+    ({"group": "O", "stages": [{"channels": 2, "rate": 6}]},
+     r"^stage 0 \('stage0'\): rate 6 fits C4 and D2: name one with subgroup"),
+    ({"training": {"dataset": "mnist"}}, r"^training: dataset 'mnist' holds images; voxel models"),
+    ({"group": "O", "stages": [{"channels": 2, "subgroup": "D4", "rate": 2}]},
+     r"^stage 0 \('stage0'\): subgroup D4 has index 3 in O, not rate 2$"),
+])
+def test_voxel_config_errors_name_the_key_and_what_is_allowed(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        voxel_config(**changes)
+
+
+def test_image_config_with_a_point_group_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^model: group O acts on 3-D voxels; give grid_size .* or use C<N> or D<N>"):
+        parse_config({"group": "O", "image_size": 9, "stages": [{"channels": 2}]})
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def canonical(cubes: np.ndarray) -> frozenset:
+    cubes = cubes - cubes.min(axis=0)
+    return frozenset(map(tuple, cubes.tolist()))
+
+
+def shapes_under(rotations: np.ndarray, piece: str) -> set:
+    return {canonical(np.asarray(PIECES[piece]) @ r.T) for r in rotations}
+
+
+def test_pieces_are_the_eight_tetracubes_with_one_mirror_pair() -> None:
+    rotations, everything = cube_rotations(), cube_rotations(proper=False)
+    assert len(rotations) == 24 and len(everything) == 48
+    one_sided = [shapes_under(rotations, p) for p in CLASSES]
+    free = [shapes_under(everything, p) for p in CLASSES]
+    for i in range(len(CLASSES)):  # no two classes are rotations of each other
+        for j in range(i):
+            assert not one_sided[i] & one_sided[j], (CLASSES[i], CLASSES[j])
+    mirrored = [(CLASSES[i], CLASSES[j]) for i in range(8) for j in range(i) if free[i] & free[j]]
+    assert mirrored == [("screw-b", "screw-a")]
+
+
+def test_polycubes_are_deterministic_balanced_and_exact() -> None:
+    a, la = polycubes(6, grid_size=9, scale=2, seed=3)
+    b, lb = polycubes(6, grid_size=9, scale=2, seed=3)
+    c, _ = polycubes(6, grid_size=9, scale=2, seed=4)
+    assert np.array_equal(a, b) and np.array_equal(la, lb) and not np.array_equal(a, c)
+    assert a.shape == (48, 1, 9, 9, 9) and np.bincount(la).tolist() == [6] * 8
+    assert set(np.unique(a).tolist()) == {0.0, 1.0} and (a.reshape(48, -1).sum(1) == 4 * 8).all()
+    # every sample is its class's piece at some cube rotation (read back from the voxels)
+    rotations = cube_rotations()
+    for x, label in zip(a[:, 0], la):
+        points = np.argwhere(x > 0)
+        cubes = np.unique((points - points.min(axis=0)) // 2, axis=0)  # 2x2x2 blocks -> unit cubes
+        assert len(cubes) == 4
+        assert canonical(cubes) in shapes_under(rotations, CLASSES[label])
+    noisy, _ = polycubes(2, grid_size=9, noise=0.1, seed=0)
+    assert 0.05 < float(np.std(noisy - np.round(noisy))) < 0.15
+    train, test = load_polycubes(9, per_class=10, test_size=20, seed=1)
+    assert len(train) == 60 and len(test) == 20
+
+
+def test_polycubes_bad_input() -> None:
+    with pytest.raises(ConfigError, match="grid_size must be >= 8, got 7"):
+        polycubes(1, grid_size=7, scale=2)
+    with pytest.raises(ConfigError, match="per_class must be a positive integer"):
+        polycubes(0)
+
+
+# -- models (escnn for voxel transforms and operators) --------------------------------------------
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("escnn", reason="voxel models need escnn (operators, voxel transforms)")
+    from gscli.build import build
+
+    folder = tmp_path_factory.mktemp("operators")
+    for spec in ("Oh>O", "O>D4"):
+        group, subgroup = spec.split(">")
+        build(group, subgroup=subgroup, out=folder)
+    return folder
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def invariance(model, x: torch.Tensor, elements) -> list[float]:
+    with torch.no_grad():
+        y = model(x)
+        return [relative(model(model.transform(x, g)), y) for g in elements]
+
+
+@pytest.mark.parametrize("variant", ["antialiased", "plain"])
+def test_logits_exactly_invariant_under_the_last_group(store: Path, variant: str) -> None:
+    from gscli.models import build_model
+
+    config = voxel_config()
+    x = torch.randn(2, 1, 5, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    model = build_model(config, variant, store=store, seed=0, dtype=torch.float64).eval()
+    final = model.block_specs[-1].nodes_in_g
+    assert str(model.final_group) == "D4" and len(final) == 8
+    assert max(invariance(model, x, final)) <= 1e-10
+    outside = [g for g in range(48) if g not in final][::7]  # float64 convolutions are slow on CPU: a sample
+    assert min(invariance(model, x, outside)) > 1e-4  # negative control: not invariant beyond D4
+    model32 = build_model(config, variant, store=store, seed=0, dtype=torch.float32).eval()
+    assert max(invariance(model32, x.float(), final)) <= 1e-6  # measured: at most 1.1e-7
+
+
+def test_a_broken_kernel_permutation_breaks_invariance(store: Path) -> None:
+    """Negative control: one element of the lifting convolution moves its kernel wrongly."""
+    from gscli.models import build_model
+
+    model = build_model(voxel_config(), "antialiased", store=store, seed=0, dtype=torch.float64).eval()
+    x = torch.randn(2, 1, 5, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    final = model.block_specs[-1].nodes_in_g
+    lifting = model.blocks[0][0]
+    lifting._voxel_index[1] = lifting._voxel_index[0]
+    assert max(invariance(model, x, final)) > 1e-3
+
+
+def test_none_variant_is_invariant_under_all_of_oh_and_checks_shapes(store: Path) -> None:
+    from gscli.models import build_model
+    from gscli.nn import InputError
+
+    from gscli._escnn import load_group
+    from gscli.specs import GroupSpec
+
+    model = build_model(voxel_config(), "none", store=store, seed=0, dtype=torch.float64).eval()
+    x = torch.randn(1, 1, 5, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    generators = load_group(GroupSpec.parse("Oh")).generators  # invariance under these is invariance under Oh
+    assert len(generators) >= 3 and max(invariance(model, x, generators)) <= 1e-10
+    with pytest.raises(InputError, match=r"expected voxels \(batch, C, D, H, W\) = \(batch, 1, 5, 5, 5\), got \(1, 1, 5, 5\)"):
+        model(x[..., 0])
+
+
+def test_voxel_permutations_follow_escnns_3x3_matrices() -> None:
+    """Independent of escnn's transform: one fixed frame maps every element's 3x3 action to its permutation."""
+    pytest.importorskip("escnn")
+    from gscli import _escnn
+    from gscli.models._escnn_nn import voxel_permutations
+    from gscli.specs import GroupSpec
+
+    perms = voxel_permutations(GroupSpec.parse("Oh"), 3)
+    actions = np.rint(_escnn.base_actions("fullOctaOnR3()")).astype(np.int64)
+    index = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    frames = []
+    for frame in cube_rotations(proper=False):
+        points = (index - 1) @ frame.T  # voxel -> point of R^3
+        lookup = {tuple(p): i for i, p in enumerate(points.tolist())}
+        ok = all([lookup[tuple(p)] for p in (points @ np.linalg.inv(a).round().astype(np.int64).T).tolist()]
+                 == perms[g].tolist() for g, a in enumerate(actions))
+        frames.append(ok)
+    assert sum(frames) == 2  # one frame, up to the inversion (which commutes with every element)
+
+
+def test_eval_model_on_a_voxel_config(store: Path, tmp_path: Path) -> None:
+    """Per-block errors under all 23 cube rotations: float rounding inside each block's group, not outside."""
+    import json
+
+    from click.testing import CliRunner
+
+    from gscli.cli import main
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"group": "O", "grid_size": 5, "classes": 8, "training": {"test_size": 8},
+                                  "stages": [{"channels": 1}, {"channels": 2, "subgroup": "D4"}]}))
+    plot = tmp_path / "errors.png"
+    result = CliRunner().invoke(main, ["eval-model", str(config), "--images", "2", "--variants", "antialiased,plain",
+                                       "--store", str(store), "--plot", str(plot), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["dimensions"] == 3 and len(report["transforms"]) == 23 and report["ok"]
+    assert "90° about (0,0,1)" in [t["name"] for t in report["transforms"]]
+    assert plot.stat().st_size > 1000
+    for variant in report["variants"]:
+        for layer in variant["layers"]:
+            inside = [v for k, v in layer["equivariance"].items() if k in layer["transforms_in_group"]]
+            outside = [v for k, v in layer["equivariance"].items() if k not in layer["transforms_in_group"]]
+            assert max(inside) <= 1e-5, (variant["variant"], layer["name"])
+            assert len(inside) == (23 if layer["group"] == "O" else 7)
+            if outside:
+                assert min(outside) > 1e-4, (variant["variant"], layer["name"])  # aliasing is measured, not hidden
