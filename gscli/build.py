@@ -287,12 +287,10 @@ def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start:
 def _file_status(path: Path, spec: OperatorSpec) -> tuple[OperatorData | None, str]:
     """``(data, "")`` when ``path`` is a valid, current file for ``spec``; else ``(None, why not)``."""
     try:
-        data = read_operator(path)
+        data = read_operator(path, expect=spec)
     except FormatError as exc:
         return None, str(exc)
     a = data.attrs
-    if a.get("group") != str(spec.group) or a.get("subgroup") != str(spec.subgroup):
-        return None, f"{path} holds {a.get('group')}>{a.get('subgroup')}, not {spec}"
     if a.get("solver") != SOLVER:
         return None, f"{path} was made by solver {a.get('solver')!r}, not {SOLVER!r}"
     return data, ""

@@ -2,8 +2,10 @@
 
 :func:`summarize` reads a file and returns its group, subgroup and rate, the order of H's elements
 inside G with readable names, the band table, the conditioning of the reconstruction, the
-provenance and whether the stored checksum matches the arrays. Everything in the result is
-JSON-serialisable. It shows what the file says; ``gscli eval`` (:mod:`gscli.evaluate`) re-checks it.
+provenance and whether the file was verified. Everything in the result is JSON-serialisable. It
+shows what the file says; ``gscli eval`` (:mod:`gscli.evaluate`) re-checks it. Files are read only
+through :func:`~gscli.fileformat.read_operator`: a damaged file is refused before the HDF5 library
+sees any of its bytes, never shown.
 
 Conditioning: with B an orthonormal basis of the bandlimited space V and S the sampling on H,
 U = B (S B)^{-1}, so ||U||_2 = 1 / sigma_min(S B). A small sigma_min means that a little noise on
@@ -178,9 +180,11 @@ def _provenance(attrs: dict[str, Any]) -> dict[str, Any]:
 def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
     """Summary of an operator file as a JSON-serialisable dict.
 
-    The checksum is recomputed and compared with the stored one (``checksum.status`` is
-    ``"verified"`` or ``"mismatch"``), so a damaged file can still be shown; any other problem with
-    the file raises :class:`gscli.errors.FormatError`.
+    A path is read with :func:`~gscli.fileformat.read_operator`, which checks the whole-file digest
+    before HDF5 parses anything and the dataset checksum after: a damaged file raises
+    :class:`gscli.errors.FormatError`. ``checksum.status`` is ``"verified"`` only for data that
+    :func:`read_operator` verified; for data built in memory (or read with ``verify=False``) it is
+    ``"unverified"`` when the arrays match the stored dataset checksum and ``"mismatch"`` when not.
 
     Parameters
     ----------
@@ -197,7 +201,7 @@ def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         ``checksum`` ``{stored, computed, status}`` and ``stored_checks`` (what the build measured:
         ``{count, passed, failed}``; ``gscli eval`` re-measures).
     """
-    data = source if isinstance(source, OperatorData) else read_operator(source, verify=False)
+    data = source if isinstance(source, OperatorData) else read_operator(source)
     a, attrs = data.arrays, data.attrs
     nodes = np.asarray(a["subgroup_nodes"], dtype=np.int64)
     g_names = [str(s) for s in a["group_element_names"]]
@@ -232,7 +236,7 @@ def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         "checksum": {
             "stored": attrs["checksum"],
             "computed": computed,
-            "status": "verified" if computed == attrs["checksum"] else "mismatch",
+            "status": "mismatch" if computed != attrs["checksum"] else "verified" if data.verified else "unverified",
         },
         "stored_checks": {
             "count": len(stored_checks),

@@ -175,7 +175,7 @@ def plot_operator(source: str | os.PathLike | OperatorData, out: str | os.PathLi
         raise StoreError(f"plot file {str(out)!r} must end in .png")
     if not out.parent.is_dir():
         raise StoreError(f"cannot write plot {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    data = source if isinstance(source, OperatorData) else read_operator(source, verify=False)
+    data = source if isinstance(source, OperatorData) else read_operator(source)
     fig = operator_figure(data)
     try:
         fig.savefig(out, dpi=dpi, format="png")

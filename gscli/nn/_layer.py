@@ -232,8 +232,13 @@ class GroupDownsample(nn.Module):
         The store is ``store``, else ``$GSCLI_STORE``, else ``operators/``. A missing file is built
         into the store when ``build`` is true and escnn is installed (with an
         :class:`~gscli.nn.OperatorBuiltWarning`); otherwise :class:`~gscli.errors.FormatError` says how to build it.
+        The file is verified like :meth:`from_file`, and one that holds another operator than
+        ``name`` (a file copied under the wrong name) is refused with :class:`~gscli.errors.FormatError`.
         """
-        return cls.from_file(catalog_file(name, store, build), **options)
+        from gscli.fileformat import read_operator
+
+        spec = name if isinstance(name, OperatorSpec) else OperatorSpec.parse(name)
+        return cls.from_operator(read_operator(catalog_file(spec, store, build), expect=spec), **options)
 
     # -- derived tables and dtype handling -----------------------------------------------------
 
