@@ -20,12 +20,14 @@ from gscli.nn import Canonicalized, GroupDownsample, InputError, OperatorBuiltWa
 
 OPERATORS = ["C8>C4", "C6>C3", "D8>D4", "D12>D6", "Oh>O"]
 SPATIAL = [(), (5,), (4, 3), (3, 2, 2)]
+# H not normal in G: left cosets c H and right cosets H c differ, so canonicalization must use the left ones
+NON_NORMAL = ["D8>D1", "O>C4"]
 
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("operators")
-    for name in OPERATORS + ["D12>C12"]:
+    for name in OPERATORS + NON_NORMAL + ["D12>C12"]:
         group, subgroup = name.split(">")
         build(group, subgroup=subgroup, out=folder)
     return folder
@@ -181,7 +183,7 @@ def _canonical_reference(data, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
     return y.reshape(y.shape[0], -1, *y.shape[3:]), np.array(reps)
 
 
-@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O"])
+@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O", *NON_NORMAL])
 def test_canonicalized_forward_matches_per_sample_reference(store: Path, name: str) -> None:
     data = read_operator(path_of(store, name))
     layer = GroupDownsample.from_file(path_of(store, name), canonicalize=True)
@@ -197,7 +199,7 @@ def test_canonicalized_forward_matches_per_sample_reference(store: Path, name: s
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O"])
+@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O", *NON_NORMAL])
 def test_canonicalized_round_trip_commutes_with_all_of_g(
     store: Path, name: str, dtype: torch.dtype, tol: float
 ) -> None:
@@ -209,7 +211,10 @@ def test_canonicalized_round_trip_commutes_with_all_of_g(
     gen = torch.Generator().manual_seed(7)
     in_h = set(data["subgroup_nodes"].tolist())
     generic = torch.randn(6, 2 * n, 3, generator=gen, dtype=torch.float64).to(dtype)
-    for kind, x in (("generic", generic), ("bandlimited", bandlimited(data, 6, 2, (3,), gen).to(dtype))):
+    kinds = [("generic", generic), ("bandlimited", bandlimited(data, 6, 2, (3,), gen).to(dtype))]
+    if name == "D8>D1":  # V holds f with f(r^2) = f(r^3) = f(r^2 s) = f(r^3 s): exact ties across cosets (documented)
+        kinds = kinds[:1]
+    for kind, x in kinds:
         out_x = canonical(x)
         round_trip = canonical.upsample(out_x)
         worst_plain = 0.0
