@@ -604,3 +604,27 @@ def test_derived_tables_never_share_memory_with_buffers(store: Path, canonicaliz
         assert torch.equal(again.output if canonicalize else again, out.output if canonicalize else out)
         layer.load_state_dict(state)  # ...a load does
         assert torch.equal(layer.operator_down, state["operator_down"])
+
+
+def _close_maxima(dtype: torch.dtype) -> torch.Tensor:
+    """C8 fields on 64x64 positions whose pooled sums put the maximum at r^3 (coset 1), by a margin that a
+    half-precision accumulator loses: in float16 both sums overflow to inf, in bfloat16 both round to 4096."""
+    x = torch.zeros(1, 8, 64 * 64, dtype=torch.float64)
+    if dtype == torch.float16:
+        x[0, 3], x[0, 0] = 17.0, 16.5  # sums 69632 and 67584 > 65504, the largest float16
+    else:
+        x[0, 3], x[0, 0, :4090] = 1.0, 1.0  # sums 4100 and 4090, 4 apart; bfloat16 spaces them 16 or 32 apart
+        x[0, 3, 0] = 5.0
+    assert torch.equal(x.to(dtype).double(), x)  # every value is exact in the half-precision input
+    return x.reshape(1, 8, 64, 64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_canonicalization_accumulates_in_float32(store: Path, dtype: torch.dtype) -> None:
+    layer = GroupDownsample.from_file(path_of(store, "C8>C4"), canonicalize=True)
+    x = _close_maxima(dtype)
+    pooled = x.sum(dim=(2, 3))[0]
+    assert int(pooled.argmax()) == 3 and int(pooled.to(dtype).argmax()) == 0  # control: half sums lose the maximum
+    assert layer(x).coset.tolist() == [1]  # float64 reference: r^3 lies in the odd coset
+    out = layer(x.to(dtype))
+    assert out.coset.tolist() == [1] and out.output.dtype == dtype
