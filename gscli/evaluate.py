@@ -37,6 +37,7 @@ from gscli.errors import DependencyError, FormatError, GscliError, StoreError
 from gscli.fileformat import OperatorData, read_operator
 from gscli.groups import FiniteGroup, closure, cyclic_table, dihedral_table
 from gscli.solver import laplacian, spectral_bands
+from gscli.store import named_operator
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -630,12 +631,13 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     """Re-check one operator file and, if ``signals``, measure plain vs anti-aliased downsampling.
 
     A file that cannot be read (missing, foreign, checksum mismatch) gives a failed report with
-    ``error`` set, not an exception, so that a whole store can be evaluated.
+    ``error`` set, not an exception, so that a whole store can be evaluated. So does a file whose
+    name is a store name (``D12-D6.h5``) but which holds another operator.
     """
     start = time.perf_counter()
     path = Path(path)
     try:
-        data = read_operator(path)
+        data = read_operator(path, expect=named_operator(path))  # D12-D6.h5 must hold D12>D6, as in the store
     except FormatError as exc:
         return EvalReport(path, None, error=f"unreadable: {exc}", seconds=time.perf_counter() - start)
     report = EvalReport(path, str(data.spec))

@@ -20,10 +20,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gscli.errors import StoreError
+from gscli.errors import GscliError, StoreError
 from gscli.specs import OperatorSpec
 
-__all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "lock_path", "write_lock"]
+__all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "named_operator", "lock_path", "write_lock"]
 
 STORE_ENV = "GSCLI_STORE"
 
@@ -53,6 +53,22 @@ def operator_path(spec: OperatorSpec | str, store: Path | str | None = None) -> 
     if path.parent != folder or path.name != f"{stem}.h5":
         raise StoreError(f"operator file {str(path)!r} would leave the store {str(folder)!r}")
     return path
+
+
+def named_operator(path: Path | str) -> OperatorSpec | None:
+    """The operator a file's store name promises (``D12-D6.h5`` -> D12>D6), or None for other names.
+
+    >>> str(named_operator("operators/D12-D6.h5")), named_operator("my-copy.h5"), named_operator("d12-d6.h5")
+    ('D12>D6', None, None)
+    """
+    path = Path(path)
+    if path.suffix != ".h5":
+        return None
+    try:
+        spec = OperatorSpec.parse(path.stem)
+    except GscliError:
+        return None
+    return spec if spec.stem == path.stem else None
 
 
 def lock_path(path: Path) -> Path:
