@@ -23,7 +23,19 @@ from gscli.fileformat import OperatorData, array_checksum, read_operator
 from gscli.groups import FiniteGroup, cyclic_table, dihedral_table
 from gscli.solver import laplacian, spectral_bands
 
-__all__ = ["summarize", "subgroup_element_names", "conditioning", "band_table", "band_transfer", "fourier_response"]
+__all__ = ["summarize", "printable", "subgroup_element_names", "conditioning", "band_table", "band_transfer", "fourier_response"]
+
+
+def printable(value: Any) -> str:
+    r"""``str(value)`` with every non-printable character escaped, for showing strings read from files.
+
+    C0/C1 control characters, DEL, bidirectional overrides and other format characters become
+    ``\xNN`` / ``\uNNNN``, so an escape sequence stored in a file cannot act on a terminal.
+
+    >>> printable("r^2\x1b[2J\u202e")
+    'r^2\\x1b[2J\\u202e'
+    """
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value))
 
 
 def _planar_name(k: int, flip: bool) -> str:

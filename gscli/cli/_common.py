@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from gscli.inspect import printable
 from gscli.specs import GroupSpec, OperatorSpec
 
 from gscli.store import STORE_ENV
@@ -49,7 +50,7 @@ def plain(value: Any) -> Text:
     >>> plain("[red]e\x1b]8;;x\x07").plain
     '[red]e\\x1b]8;;x\\x07'
     """
-    return Text("".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value)))
+    return Text(printable(value))
 
 
 def print_json(document: Any) -> None:
