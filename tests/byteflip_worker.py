@@ -199,15 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-stratum", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per case before it counts as a hang")
+    parser.add_argument("--shard", default="0/1", metavar="I/N", help="run only every N-th case, starting at I")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     args = parser.parse_args(argv)
     raw = args.file.read_bytes()
     header = raw.index(b"\n") + 1
     offsets = (list(range(len(raw))) if args.every_byte
                else stratified_offsets(len(raw), header, args.per_stratum, args.strata, args.seed))
+    index, count = (int(part) for part in args.shard.split("/"))
+    offsets = offsets[index::count]
 
     def progress(done: int, total: int, bad: int) -> None:
-        if not args.json and (done % 500 == 0 or done == total):
+        if done % 500 == 0 or done == total:
             print(f"{done}/{total} cases, {bad} problems", file=sys.stderr, flush=True)
 
     result = fuzz(args.file, offsets, args.seed, args.timeout, progress)
