@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gscli.errors import GscliError, StoreError
-from gscli.specs import OperatorSpec
+from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "named_operator", "lock_path", "write_lock"]
 
@@ -38,13 +38,13 @@ def default_store() -> Path:
     return Path(os.environ.get(STORE_ENV) or "operators")
 
 
-def operator_path(spec: OperatorSpec | str, store: Path | str | None = None) -> Path:
-    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"`` or an :class:`OperatorSpec`) in ``store``.
+def operator_path(spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None) -> Path:
+    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"``, a grid operator ``"Z28>Z20"``, or a parsed spec) in ``store``.
 
     Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
-    parsed = spec if isinstance(spec, OperatorSpec) else OperatorSpec.parse(spec)
+    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
     folder = Path(store) if store is not None else default_store()
     stem = parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():
@@ -55,7 +55,7 @@ def operator_path(spec: OperatorSpec | str, store: Path | str | None = None) -> 
     return path
 
 
-def named_operator(path: Path | str) -> OperatorSpec | None:
+def named_operator(path: Path | str) -> OperatorSpec | GridOperatorSpec | None:
     """The operator a file's store name promises (``D12-D6.h5`` -> D12>D6), or None for other names.
 
     >>> str(named_operator("operators/D12-D6.h5")), named_operator("my-copy.h5"), named_operator("d12-d6.h5")
@@ -65,7 +65,7 @@ def named_operator(path: Path | str) -> OperatorSpec | None:
     if path.suffix != ".h5":
         return None
     try:
-        spec = OperatorSpec.parse(path.stem)
+        spec = parse_operator_spec(path.stem)
     except GscliError:
         return None
     return spec if spec.stem == path.stem else None

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from gscli.cli import main
 from gscli.cli._common import json_option, plain, print_json, stdout_console
-from gscli.fileformat import read_operator
+from gscli.fileformat import OperatorData, read_operator
 from gscli.inspect import summarize
 
 
@@ -107,9 +107,13 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
       gscli inspect operators/D12-D6.h5
       gscli inspect operators/C8-C4.h5 --plot c8.png
       gscli inspect operators/O-T.h5 --json
+      gscli inspect operators/Z28x28-Z20x20.h5 --plot z28.png   # a grid operator
     """
     data = read_operator(file)
     summary = summarize(data)
+    if summary.get("kind") == "grid":
+        _inspect_grid(summary, data, plot, as_json)
+        return
     if plot is not None:
         from gscli.plots import plot_operator
 
@@ -126,5 +130,23 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     console.print(Panel(Group(_facts(summary)), title=title, title_align="left", subtitle=plain(summary["file"])))
     console.print(_elements_table(summary, console.width))
     console.print(_bands_table(summary))
+    if plot is not None:
+        console.print(plain(f"plot written to {summary['plot']}"))
+
+
+def _inspect_grid(summary: dict[str, Any], data: OperatorData, plot: Path | None, as_json: bool) -> None:
+    """A grid operator (resolution change on image grids, docs/scale.md): sizes, band, conditioning, checks."""
+    from gscli.scale._gridview import grid_tables
+
+    if plot is not None:
+        from gscli.plots import plot_operator
+
+        summary["plot"] = str(plot_operator(data, plot))
+    if as_json:
+        print_json(summary)
+        return
+    console = stdout_console()
+    for table in grid_tables(summary):
+        console.print(table)
     if plot is not None:
         console.print(plain(f"plot written to {summary['plot']}"))
