@@ -265,3 +265,37 @@ def test_commands_are_documented() -> None:
     for command in ("inspect", "eval"):
         code, out, _ = _run(command, "--help")
         assert code == 0 and "Examples:" in out
+
+
+def test_grid_operator_files_are_verified_and_printed_literally(tmp_path: Path) -> None:
+    """The same rules for a grid operator (gscli.scale): damaged -> one line; file strings are literal text."""
+    from gscli.scale._grid import build_grid
+
+    path = build_grid("Z12>Z8", out=tmp_path).path
+    code, out, err = _run("inspect", str(path))
+    assert code == 0 and "verified" in out, err
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    damaged = tmp_path / "damaged" / path.name
+    damaged.parent.mkdir()
+    damaged.write_bytes(bytes(raw))
+    for extra in ([], ["--plot", str(tmp_path / "z.png")]):
+        code, out, err = _run("inspect", str(damaged), *extra)
+        assert code == 1 and out == "" and err.count("\n") == 1 and "damaged: the file's sha256" in err
+    assert not (tmp_path / "z.png").exists()
+
+    data = read_operator(path)
+    attrs = {k: v for k, v in data.attrs.items() if k not in ("format", "format_version", "checksum")}
+    attrs["construction"] = "\x1b]8;;http://evil.example\x07[red]x[/red]\x1b[2J"
+    checks = json.loads(attrs["checks"])
+    checks[0]["name"], checks[0]["error"] = "[link=http://evil.example]c[/link]\x1b[5m", "not a number"
+    attrs["checks"] = json.dumps(checks)
+    hostile = tmp_path / "hostile" / path.name
+    hostile.parent.mkdir()
+    write_operator(hostile, data.arrays, attrs)
+    code, out, err = _run("inspect", str(hostile))
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    flat = " ".join(out.replace("│", " ").split())
+    assert "\\x1b]8;;http://evil.example\\x07[red]x[/red]\\x1b[2J" in flat
+    assert "[link=http://evil.example]c[/link]\\x1b[5m" in flat
