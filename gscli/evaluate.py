@@ -45,7 +45,7 @@ from gscli.groups import (
     sampling_matrix,
 )
 from gscli.solver import group_bands, laplacian_sparse
-from gscli.store import named_operator
+from gscli.store import check_store_folder, named_operator, resolve_store
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -270,7 +270,7 @@ def check_file(data: OperatorData, seed: int = 0) -> list[Check]:
     -------
     list of Check
         :func:`gscli.checks.check_operator`'s checks (with the Laplacian of the stored generators,
-        and the FFT reference for C_N), then ``group_table``, ``subgroup_table`` (C_k and D_k
+        and the FFT reference for C_N built with escnn's generator r), then ``group_table``, ``subgroup_table`` (C_k and D_k
         subgroups), ``basis_orthonormal``, ``basis_spans_antialias``, ``band_table``,
         ``aliasing_cost`` and the four ``float32_*`` checks.
     """
@@ -280,7 +280,8 @@ def check_file(data: OperatorData, seed: int = 0) -> list[Check]:
     lap = laplacian_sparse(group)
     checks = check_operator(
         a["antialias"], a["downsample"], a["upsample"], a["subgroup_nodes"], a["group_cayley"], a["subgroup_cayley"],
-        laplacian=lap, cyclic=data.spec.group.family == "C",
+        laplacian=lap,
+        cyclic=data.spec.group.family == "C" and data.attrs.get("cayley_generators", "escnn") == "escnn",
     )
     checks += table_checks
     checks += _basis_checks(data)
@@ -655,11 +656,10 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     return report
 
 
-def store_files(store: str | os.PathLike) -> list[Path]:
+def store_files(store: str | os.PathLike | None = None) -> list[Path]:
     """Every operator file (``*.h5``, hidden files excluded) in the store folder, sorted by name."""
-    folder = Path(store)
-    if not folder.is_dir():
-        raise StoreError(f"operator store {str(folder)!r} is not a folder; pass the store with --out (or set GSCLI_STORE)")
+    folder = resolve_store(store)
+    check_store_folder(folder)
     files = sorted(p for p in folder.glob("*.h5") if not p.name.startswith("."))
     if not files:
         raise StoreError(f"operator store {str(folder)!r} holds no .h5 files; build some with: gscli build --out {folder}")

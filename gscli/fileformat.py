@@ -24,7 +24,8 @@ The HDF5 part holds::
 Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate``, ``group_order``,
 ``subgroup_order``, ``group_identity``, ``subgroup_identity``, ``subgroup_source``,
 ``escnn_subgroup_id`` (JSON: escnn's id of H in G for planar groups, e.g. ``[0, 6]``, else ``null``), ``selection``,
-``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``checks`` (JSON list of the
+``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``cayley_generators`` (``"escnn"``
+for escnn's generators, else the chosen ones by name; absent in older files: escnn's), ``checks`` (JSON list of the
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
 ``h5py_version``, and ``checksum`` = ``sha256:<hex>`` of every dataset (name, dtype, shape, bytes).
 
@@ -74,8 +75,10 @@ from typing import Any
 
 import numpy as np
 
+from gscli._signals import interrupt_requested, interrupts_deferred
 from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec, parse_operator_spec
+from gscli.store import check_writable
 
 __all__ = [
     "FORMAT",
@@ -129,6 +132,7 @@ _ATTR_TYPES = {
     "subgroup_source": _STR, "escnn_subgroup_id": _STR, "selection": _STR, "solver": _STR,
     "solver_band_tol": _FLOAT, "solver_rank_tol": _FLOAT, "aliasing_cost": _FLOAT, "checks": _STR,
     "gscli_version": _STR, "escnn_version": _STR, "numpy_version": _STR, "h5py_version": _STR, "checksum": _STR,
+    "cayley_generators": _STR,
 }
 _JSON_ATTRS = ("checks", "escnn_subgroup_id")
 
@@ -328,18 +332,30 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     ``write`` fails or is interrupted: ``path`` is either the old file or the complete new one.
     If the process is killed (``SIGKILL``), the temporary stays behind until
     :func:`remove_stale_temporaries` (every build calls it) finds its writer gone.
+
+    Ctrl-C is never lost (:mod:`gscli._signals`): during the write it is deferred, then the
+    temporary is removed, the old file kept, and ``KeyboardInterrupt`` raised. One that arrives
+    after the rename raises ``KeyboardInterrupt`` too; the file is then the complete new one.
     """
     path = Path(path)
     tmp = temporary_path(path)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)  # make the rename itself durable
+    with interrupts_deferred():  # h5py would drop a KeyboardInterrupt raised inside it (see gscli._signals)
+        try:
+            if interrupt_requested():  # an earlier Ctrl-C of this command that something dropped
+                raise KeyboardInterrupt
+            write(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            if interrupt_requested():
+                raise KeyboardInterrupt
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_folder(path.parent)  # make the rename itself durable
+        interrupted = interrupt_requested()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,17 +369,19 @@ def _header(digest: str, size: int) -> bytes:
     return line + b"\0" * (HEADER_SIZE - len(line))
 
 
+def _seal_image(image: memoryview) -> None:
+    """Write the header (digest and size of everything after the user block) into ``image``'s user block."""
+    body = image[HEADER_SIZE:]
+    image[:HEADER_SIZE] = _header(hashlib.sha256(body).hexdigest(), len(body))
+
+
 def _seal(path: Path) -> None:
-    """Write the header (digest and size of everything after the user block) into ``path``'s user block."""
-    digest = hashlib.sha256()
-    size = 0
+    """:func:`_seal_image` for a file on disk."""
     with open(path, "rb+") as fh:
-        fh.seek(HEADER_SIZE)
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            size += len(chunk)
+        image = bytearray(fh.read())
+        _seal_image(memoryview(image))
         fh.seek(0)
-        fh.write(_header(digest.hexdigest(), size))
+        fh.write(image[:HEADER_SIZE])
         fh.flush()
 
 
@@ -383,8 +401,8 @@ def _writable_attr(key: str, value: Any) -> str | int | float:
 def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> str:
     """Write an operator file atomically and return its dataset checksum.
 
-    The file is written to a temporary beside ``path``, sealed (header with the whole-file digest),
-    read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
+    The file is made in memory, sealed (header with the whole-file digest), written to a temporary
+    beside ``path``, read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
 
     Parameters
     ----------
@@ -406,7 +424,8 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     FormatError
         Unknown or missing datasets, attributes of the wrong type, or a file that does not verify.
     StoreError
-        The folder is missing or not writable.
+        The folder is missing or not writable, or writing failed (e.g. the disk is full); the old
+        file, if any, is unchanged.
     """
     import h5py
 
@@ -431,14 +450,13 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     absent = [key for key in (_REQUIRED_ATTRS if kind == "group" else _REQUIRED_GRID_ATTRS) if key not in all_attrs]
     if absent:
         raise FormatError(f"cannot write {path}: missing attributes {', '.join(absent)}")
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise StoreError(f"output folder {str(folder)!r} does not exist; create it or choose another with --out")
-    if not os.access(folder, os.W_OK):
-        raise StoreError(f"output folder {str(folder)!r} is not writable; choose another with --out")
+    check_writable(Path(path).parent)
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w", userblock_size=HEADER_SIZE) as f:
+        # HDF5 writes into memory, and Python writes the bytes: a full disk is then an OSError, where
+        # HDF5 writing to the file itself fails inside destructors and can crash the process.
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w", userblock_size=HEADER_SIZE) as f:
             for name, a in canonical.items():
                 if a.dtype == object:
                     f.create_dataset(name, data=a.astype(str).tolist(), dtype=h5py.string_dtype("utf-8"))
@@ -446,12 +464,20 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
                     f.create_dataset(name, data=a)
             for key, value in all_attrs.items():
                 f.attrs[key] = value
-        _seal(tmp)
+        with buffer.getbuffer() as image:
+            _seal_image(image)
+            with open(tmp, "xb") as fh:
+                fh.write(image)
+        del buffer  # before the file is read back: one copy in memory at a time
         back = read_operator(tmp)  # never rename a file into place that does not read back
         if back.attrs["checksum"] != checksum:
             raise FormatError(f"{tmp}: the written file reads back differently; nothing was replaced")
 
-    atomic_write(Path(path), write)
+    try:
+        atomic_write(Path(path), write)
+    except OSError as exc:  # a full disk, a vanished folder, a special file system: one line, not a traceback
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+        raise StoreError(f"cannot write {str(path)!r}: {reason}; nothing was replaced") from None
     return checksum
 
 

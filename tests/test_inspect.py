@@ -131,12 +131,15 @@ def test_damaged_file_is_refused_never_shown_as_verified(store: Path, tmp_path: 
     with pytest.raises(FormatError, match="damaged: the file's sha256 is"):
         summarize(path)
     png = tmp_path / "damaged.png"
-    for extra in ([], ["--json"], ["--plot", str(png)]):
+    for extra in ([], ["--plot", str(png)]):
         code, out, err = _run("inspect", str(path), *extra)
         assert code == 1 and out == "", (extra, out)
         assert err.startswith("Error: ") and err.count("\n") == 1 and f"{path}: damaged: the file's sha256" in err
-        assert "verified" not in out + err.replace("damaged", "")
+        assert "verified" not in out + err
     assert not png.exists()
+    code, out, _ = _run("inspect", str(path), "--json")  # one JSON document: the error, no summary
+    assert code == 1 and "verified" not in out and "checksum" not in json.loads(out)
+    assert f"{path}: damaged: the file's sha256" in json.loads(out)["error"]["message"]
 
 
 def test_checksum_status_says_verified_only_for_verified_reads(store: Path, tmp_path: Path) -> None:
