@@ -445,12 +445,10 @@ def _file_status(
     from gscli.cayley import DEFAULT
 
     try:
-        data = read_operator(path)
+        data = read_operator(path, expect=spec)
     except FormatError as exc:
         return None, str(exc)
     a = data.attrs
-    if a.get("group") != str(spec.group) or a.get("subgroup") != str(spec.subgroup):
-        return None, f"{path} holds {a.get('group')}>{a.get('subgroup')}, not {spec}"
     recorded = a.get("cayley_generators", DEFAULT)
     stored = tuple(sorted(int(g) for g in data["group_generators"]))
     if generators is None and recorded != DEFAULT:

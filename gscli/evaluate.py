@@ -45,7 +45,7 @@ from gscli.groups import (
     sampling_matrix,
 )
 from gscli.solver import group_bands, laplacian_sparse
-from gscli.store import check_store_folder, resolve_store
+from gscli.store import check_store_folder, named_operator, resolve_store
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -632,12 +632,13 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     """Re-check one operator file and, if ``signals``, measure plain vs anti-aliased downsampling.
 
     A file that cannot be read (missing, foreign, checksum mismatch) gives a failed report with
-    ``error`` set, not an exception, so that a whole store can be evaluated.
+    ``error`` set, not an exception, so that a whole store can be evaluated. So does a file whose
+    name is a store name (``D12-D6.h5``) but which holds another operator.
     """
     start = time.perf_counter()
     path = Path(path)
     try:
-        data = read_operator(path)
+        data = read_operator(path, expect=named_operator(path))  # D12-D6.h5 must hold D12>D6, as in the store
     except FormatError as exc:
         return EvalReport(path, None, error=f"unreadable: {exc}", seconds=time.perf_counter() - start)
     if data.kind == "grid":  # a resolution change on image grids: gscli.scale owns its checks

@@ -80,7 +80,7 @@ import numpy as np
 
 from gscli._signals import interrupt_requested, interrupts_deferred
 from gscli.errors import FormatError, GscliError, StoreError
-from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec, parse_operator_spec
 from gscli.store import check_writable
 
 __all__ = [
@@ -181,11 +181,15 @@ class OperatorData:
         The root attributes, type-checked on load.
     path : pathlib.Path or None
         The file it was read from.
+    verified : bool
+        True only when :func:`read_operator` checked the whole-file digest, the size and the dataset
+        checksum before returning it; False for data built in memory or read with ``verify=False``.
     """
 
     arrays: dict[str, np.ndarray]
     attrs: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    verified: bool = False
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
@@ -625,17 +629,23 @@ def _read_hdf5(image: bytes, where: str) -> tuple[dict[str, np.ndarray], dict[st
     return arrays, attrs
 
 
-def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
-    """Read and verify an operator file.
+def read_operator(
+    path: str | os.PathLike, verify: bool = True, expect: OperatorSpec | GridOperatorSpec | str | None = None
+) -> OperatorData:
+    """Read and verify an operator file: the one way gscli opens operator files.
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.h5`` file.
     verify : bool
-        Check the whole-file digest, the size and the dataset checksum (default). ``False`` is for
-        tools that want to show what a damaged file holds; it hands unverified bytes to the HDF5
-        library, so use it only on files you trust.
+        Check the whole-file digest, the size and the dataset checksum (default). ``False`` hands
+        unverified bytes to the HDF5 library, which is not hardened against damaged files (it can
+        crash or hang on them); no gscli command uses it. The result says which it was
+        (:attr:`OperatorData.verified`).
+    expect : OperatorSpec or str, optional
+        The operator the caller asked for (e.g. the catalog name the file was found under): a file
+        holding another ``G>H`` is refused.
 
     Returns
     -------
@@ -646,10 +656,12 @@ def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
     ------
     FormatError
         Naming the file and the problem, for a missing, truncated, foreign, corrupted, malformed
-        or newer-version file. No other exception escapes for a bad file.
+        or newer-version file, or one holding another operator than ``expect``. No other exception
+        escapes for a bad file.
     """
     path = Path(path)
     where = str(path)
+    wanted = expect if expect is None or isinstance(expect, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(expect)
     image = _read_bytes(path, where, verify)
     try:
         arrays, attrs = _read_hdf5(image, where)
@@ -663,6 +675,9 @@ def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
         actual = array_checksum(arrays)
         if actual != attrs["checksum"]:
             raise FormatError(f"{where}: checksum mismatch: the arrays were changed or damaged (stored {attrs['checksum']}, computed {actual})")
+    if wanted is not None and data.spec != wanted:
+        raise FormatError(f"{where}: holds the {data.spec} operator, not the {wanted} asked for")
+    data.verified = verify
     return data
 
 

@@ -2,8 +2,10 @@
 
 :func:`summarize` reads a file and returns its group, subgroup and rate, the order of H's elements
 inside G with readable names, the band table, the conditioning of the reconstruction, the
-provenance and whether the stored checksum matches the arrays. Everything in the result is
-JSON-serialisable. It shows what the file says; ``gscli eval`` (:mod:`gscli.evaluate`) re-checks it.
+provenance and whether the file was verified. Everything in the result is JSON-serialisable. It
+shows what the file says; ``gscli eval`` (:mod:`gscli.evaluate`) re-checks it. Files are read only
+through :func:`~gscli.fileformat.read_operator`: a damaged file is refused before the HDF5 library
+sees any of its bytes, never shown.
 
 Conditioning: with B an orthonormal basis of the bandlimited space V and S the sampling on H,
 U = B (S B)^{-1}, so ||U||_2 = 1 / sigma_min(S B). A small sigma_min means that a little noise on
@@ -21,7 +23,19 @@ from gscli.fileformat import OperatorData, array_checksum, read_operator
 from gscli.groups import FiniteGroup, cyclic_table, dihedral_table, planar_element_name
 from gscli.solver import group_bands
 
-__all__ = ["summarize", "subgroup_element_names", "conditioning", "band_table", "band_transfer", "fourier_response"]
+__all__ = ["summarize", "printable", "subgroup_element_names", "conditioning", "band_table", "band_transfer", "fourier_response"]
+
+
+def printable(value: Any) -> str:
+    r"""``str(value)`` with every non-printable character escaped, for showing strings read from files.
+
+    C0/C1 control characters, DEL, bidirectional overrides and other format characters become
+    ``\xNN`` / ``\uNNNN``, so an escape sequence stored in a file cannot act on a terminal.
+
+    >>> printable("r^2\x1b[2J\u202e")
+    'r^2\\x1b[2J\\u202e'
+    """
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value))
 
 
 def subgroup_element_names(cayley: np.ndarray) -> list[str] | None:
@@ -171,9 +185,11 @@ def _provenance(attrs: dict[str, Any]) -> dict[str, Any]:
 def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
     """Summary of an operator file as a JSON-serialisable dict.
 
-    The checksum is recomputed and compared with the stored one (``checksum.status`` is
-    ``"verified"`` or ``"mismatch"``), so a damaged file can still be shown; any other problem with
-    the file raises :class:`gscli.errors.FormatError`.
+    A path is read with :func:`~gscli.fileformat.read_operator`, which checks the whole-file digest
+    before HDF5 parses anything and the dataset checksum after: a damaged file raises
+    :class:`gscli.errors.FormatError`. ``checksum.status`` is ``"verified"`` only for data that
+    :func:`read_operator` verified; for data built in memory (or read with ``verify=False``) it is
+    ``"unverified"`` when the arrays match the stored dataset checksum and ``"mismatch"`` when not.
 
     Parameters
     ----------
@@ -190,11 +206,11 @@ def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         ``checksum`` ``{stored, computed, status}`` and ``stored_checks`` (what the build measured:
         ``{count, passed, failed}``; ``gscli eval`` re-measures).
     """
-    data = source if isinstance(source, OperatorData) else read_operator(source, verify=False)
-    if data.kind == "grid":  # resolution change on image grids (gscli.scale); read again, verified
+    data = source if isinstance(source, OperatorData) else read_operator(source)
+    if data.kind == "grid":  # resolution change on image grids (gscli.scale)
         from gscli.scale._grid import summarize_grid
 
-        return summarize_grid(source)
+        return summarize_grid(data)
     a, attrs = data.arrays, data.attrs
     nodes = np.asarray(a["subgroup_nodes"], dtype=np.int64)
     g_names = [str(s) for s in a["group_element_names"]]
@@ -230,7 +246,7 @@ def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         "checksum": {
             "stored": attrs["checksum"],
             "computed": computed,
-            "status": "verified" if computed == attrs["checksum"] else "mismatch",
+            "status": "mismatch" if computed != attrs["checksum"] else "verified" if data.verified else "unverified",
         },
         "stored_checks": {
             "count": len(stored_checks),

@@ -21,7 +21,7 @@ import numpy as np
 
 from gscli.errors import StoreError
 from gscli.fileformat import OperatorData, read_operator
-from gscli.inspect import band_transfer, conditioning, fourier_response
+from gscli.inspect import band_transfer, conditioning, fourier_response, printable
 
 __all__ = ["operator_figure", "plot_operator"]
 
@@ -32,6 +32,11 @@ _PLAIN_COLOR = "#d9541e"
 
 def _tick_step(count: int) -> int:
     return max(1, -(-count // 14))
+
+
+def _literal(text: str) -> str:
+    """A string from the file as literal plot text: non-printables escaped, ``$`` not read as mathtext."""
+    return printable(text).replace("$", r"\$")
 
 
 def _heatmap(fig, ax, matrix: np.ndarray, title: str, row_label: str, col_label: str,
@@ -79,7 +84,7 @@ def _response_cyclic(ax, data: OperatorData) -> None:
     ax.axvspan(k.min() - 0.5, -edge, color=_PLAIN_COLOR, alpha=0.08, label=f"|k| > M/2: aliased by subsampling to C{m}")
     ax.set_xlim(k.min() - 0.5, k.max() + 0.5)
     ax.set_ylim(-0.05, 1.6)
-    ax.set_xlabel(f"Fourier frequency k on {data.attrs['group']}")
+    ax.set_xlabel(f"Fourier frequency k on {data.spec.group}")
     ax.set_ylabel("energy gain")
     ax.set_title("(b) Anti-aliasing response vs the ideal low-pass", fontsize=11)
     ax.legend(fontsize=7.5, loc="upper center", ncol=2)
@@ -128,7 +133,7 @@ def operator_figure(data: OperatorData):
 
     a, attrs = data.arrays, data.attrs
     n, m = int(attrs["group_order"]), int(attrs["subgroup_order"])
-    names = [str(s) for s in a["group_element_names"]]
+    names = [_literal(s) for s in a["group_element_names"]]
     nodes = np.asarray(a["subgroup_nodes"], dtype=np.int64)
     h_names = [names[g] for g in nodes]
     transfer = band_transfer(data)
@@ -155,7 +160,7 @@ def operator_figure(data: OperatorData):
     _heatmap(fig, axes[1, 2], np.asarray(a["antialias"]), "(f) Anti-aliasing projector P  (n x n)",
              order, order, names, names)
     fig.suptitle(
-        f"gscli operator {data.spec}: {attrs['group']} (|G| = {n}) downsampled to {attrs['subgroup']} (|H| = {m}), "
+        f"gscli operator {data.spec}: {data.spec.group} (|G| = {n}) downsampled to {data.spec.subgroup} (|H| = {m}), "
         f"rate {attrs['rate']}   |   " + r"$\|U\|_2$" + f" = {cond['upsample_norm']:.3g},  "
         + r"$\sigma_{\min}(S|_V)$" + f" = {cond['sampling_sigma_min']:.3g},  "
         + r"$\mathrm{tr}(PL)$" + f" = {float(attrs.get('aliasing_cost', np.nan)):.4g}",
@@ -175,12 +180,12 @@ def plot_operator(source: str | os.PathLike | OperatorData, out: str | os.PathLi
         raise StoreError(f"plot file {str(out)!r} must end in .png")
     if not out.parent.is_dir():
         raise StoreError(f"cannot write plot {str(out)!r}: folder {str(out.parent)!r} does not exist")
-    data = source if isinstance(source, OperatorData) else read_operator(source, verify=False)
-    if data.kind == "grid":  # resolution change on image grids: its own figure, from the verified file
+    data = source if isinstance(source, OperatorData) else read_operator(source)
+    if data.kind == "grid":  # resolution change on image grids: its own figure
         from gscli.scale._gridplot import grid_figure
         from gscli.scale._grid import _read_grid
 
-        fig = grid_figure(_read_grid(source))
+        fig = grid_figure(_read_grid(data))
     else:
         fig = operator_figure(data)
     try:

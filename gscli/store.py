@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gscli.errors import StoreError
+from gscli.errors import GscliError, StoreError
 from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "check_replaceable",
     "store_for_writing",
     "operator_path",
+    "named_operator",
     "lock_path",
     "write_lock",
 ]
@@ -158,6 +159,22 @@ def operator_path(
     if path.parent != folder or path.name != f"{stem}.h5":
         raise StoreError(f"operator file {str(path)!r} would leave the store {str(folder)!r}")
     return path
+
+
+def named_operator(path: Path | str) -> OperatorSpec | GridOperatorSpec | None:
+    """The operator a file's store name promises (``D12-D6.h5`` -> D12>D6), or None for other names.
+
+    >>> str(named_operator("operators/D12-D6.h5")), named_operator("my-copy.h5"), named_operator("d12-d6.h5")
+    ('D12>D6', None, None)
+    """
+    path = Path(path)
+    if path.suffix != ".h5":
+        return None
+    try:
+        spec = parse_operator_spec(path.stem)
+    except GscliError:
+        return None
+    return spec if spec.stem == path.stem else None
 
 
 def lock_path(path: Path) -> Path:

@@ -295,6 +295,23 @@ def test_cli_eval_catalog(store: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert "damaged: the file's sha256" in doc["files"][1]["error"] and "damaged: the file's sha256" in err
 
 
+def test_cli_eval_refuses_a_store_file_holding_another_operator(store: Path, tmp_path: Path) -> None:
+    """D8-D4.h5 that holds C8>C4 is valid and passes every check of C8>C4, but not the operator its name says."""
+    shutil.copyfile(store / "C8-C4.h5", tmp_path / "D8-D4.h5")
+    _copy(store, "O-T", tmp_path)
+    code, out, err = _run("eval", "--catalog", "--out", str(tmp_path), "--no-signals", "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert [f["passed"] for f in doc["files"]] == [False, True]
+    assert doc["files"][0]["error"] == f"unreadable: {tmp_path / 'D8-D4.h5'}: holds the C8>C4 operator, not the D8>D4 asked for"
+    code, _, err = _run("eval", str(tmp_path / "D8-D4.h5"), "--no-signals")
+    assert code == 1 and "holds the C8>C4 operator, not the D8>D4 asked for" in err
+    # control: under a name that promises no operator, the same bytes pass
+    shutil.copyfile(store / "C8-C4.h5", tmp_path / "my-copy.h5")
+    code, _, err = _run("eval", str(tmp_path / "my-copy.h5"), "--no-signals")
+    assert code == 0, err
+
+
 def test_cli_eval_usage_errors(tmp_path: Path) -> None:
     code, _, err = _run("eval")
     assert code == 2 and "give one or more operator FILEs, or --catalog" in err

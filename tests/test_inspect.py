@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -12,7 +13,8 @@ from click.testing import CliRunner
 
 from gscli.build import build
 from gscli.cli import main
-from gscli.fileformat import read_operator
+from gscli.errors import FormatError
+from gscli.fileformat import OperatorData, read_operator, write_operator
 from gscli.inspect import band_transfer, fourier_response, summarize
 
 
@@ -120,15 +122,76 @@ def test_band_transfer(store: Path, stem: str) -> None:
     assert off_diagonal.max() > 0.1
 
 
-def test_checksum_mismatch_is_shown_not_hidden(store: Path, tmp_path: Path) -> None:
+def test_damaged_file_is_refused_never_shown_as_verified(store: Path, tmp_path: Path) -> None:
+    """A byte changed behind the header's back: refused before HDF5 parses it, by the library and the CLI."""
     path = tmp_path / "C8-C4.h5"
     path.write_bytes((store / "C8-C4.h5").read_bytes())
-    with h5py.File(path, "r+") as f:
+    with h5py.File(path, "r+") as f:  # h5py rewrites the array but not the whole-file digest
         f["antialias"][0, 0] += 1e-3
-    s = summarize(path)
-    assert s["checksum"]["status"] == "mismatch"
-    assert s["checksum"]["stored"] != s["checksum"]["computed"]
+    with pytest.raises(FormatError, match="damaged: the file's sha256 is"):
+        summarize(path)
+    png = tmp_path / "damaged.png"
+    for extra in ([], ["--plot", str(png)]):
+        code, out, err = _run("inspect", str(path), *extra)
+        assert code == 1 and out == "", (extra, out)
+        assert err.startswith("Error: ") and err.count("\n") == 1 and f"{path}: damaged: the file's sha256" in err
+        assert "verified" not in out + err
+    assert not png.exists()
+    code, out, _ = _run("inspect", str(path), "--json")  # one JSON document: the error, no summary
+    assert code == 1 and "verified" not in out and "checksum" not in json.loads(out)
+    assert f"{path}: damaged: the file's sha256" in json.loads(out)["error"]["message"]
+
+
+def test_checksum_status_says_verified_only_for_verified_reads(store: Path, tmp_path: Path) -> None:
+    verified = read_operator(store / "C8-C4.h5")
+    assert verified.verified and summarize(verified)["checksum"]["status"] == "verified"
     assert summarize(store / "C8-C4.h5")["checksum"]["status"] == "verified"
+    # the same arrays without the whole-file digest checked: matching, but not verified
+    unverified = OperatorData(dict(verified.arrays), dict(verified.attrs), verified.path)
+    assert not unverified.verified and summarize(unverified)["checksum"]["status"] == "unverified"
+    assert summarize(read_operator(store / "C8-C4.h5", verify=False))["checksum"]["status"] == "unverified"
+    changed = OperatorData({**verified.arrays, "antialias": verified["antialias"] + 1e-3}, dict(verified.attrs))
+    s = summarize(changed)
+    assert s["checksum"]["status"] == "mismatch" and s["checksum"]["stored"] != s["checksum"]["computed"]
+
+
+def test_hostile_strings_in_a_valid_file_print_as_literal_text(store: Path, tmp_path: Path) -> None:
+    """Escape sequences and rich markup in attributes and element names never reach the terminal as such."""
+    data = read_operator(store / "C8-C4.h5")
+    osc = "\x1b]8;;http://evil.example\x07click\x1b]8;;\x07"
+    attrs = {k: v for k, v in data.attrs.items() if k not in ("format", "format_version", "checksum")}
+    attrs["selection"] = f"{osc} [red]alarm[/red] [link=http://evil.example]here[/link] \x1b[2J\x9b31m\u202eevil"
+    attrs["subgroup_source"] = "[bold]bold?[/bold]\r\x08"
+    names = data["group_element_names"].copy()
+    names[2] = "\x1b[31mr^2[/]"
+    path = tmp_path / "C8-C4.h5"
+    write_operator(path, {**data.arrays, "group_element_names": names}, attrs)
+    code, out, err = _run("inspect", str(path))
+    assert code == 0, err
+    for control in ("\x1b", "\x07", "\x9b", "\u202e", "\r", "\x08"):
+        assert control not in out, repr(control)
+    flat = " ".join(out.replace("│", " ").split())  # long cells wrap inside the panel
+    assert "\\x1b]8;;http://evil.example\\x07click" in flat and "\\x1b[2J\\x9b31m\\u202eevil" in flat
+    assert "[red]alarm[/red] [link=http://evil.example]here[/link]" in flat  # markup shown, not applied
+    assert "[bold]bold?[/bold]\\r\\x08" in flat
+    assert "\\x1b[31mr^2[/]" in flat
+    # the same through a terminal that renders colour: only gscli's own styling is sent as escapes
+    result = CliRunner().invoke(main, ["inspect", str(path)], color=True, env={"FORCE_COLOR": "1", "TERM": "xterm"})
+    sgr = re.compile(r"\x1b\[[0-9;]*m")
+    assert result.exit_code == 0 and sgr.search(result.stdout), "control: colour output is on"
+    coloured = sgr.sub("", result.stdout)
+    assert "\x1b" not in coloured and "\x07" not in coloured
+    assert "[red]alarm[/red] [link=http://evil.example]here[/link]" in " ".join(coloured.replace("│", " ").split())
+    # element names label the heat maps when all are short: "$\\q{$" is not valid mathtext, shown as written
+    short = data["group_element_names"].copy()
+    short[1], short[2] = "$\\q{$", "a\x1bb"
+    write_operator(tmp_path / "C8-C4-short.h5", {**data.arrays, "group_element_names": short}, attrs)
+    png = tmp_path / "hostile.png"
+    code, _, err = _run("inspect", str(tmp_path / "C8-C4-short.h5"), "--plot", str(png))
+    assert code == 0 and png.stat().st_size > 0, err
+    # JSON keeps the exact strings, escaped by the JSON encoder
+    code, out, _ = _run("inspect", str(path), "--json")
+    assert code == 0 and "\x1b" not in out and json.loads(out)["provenance"]["selection"] == attrs["selection"]
 
 
 # ---------------------------------------------------------------------------------------------- command line
@@ -205,3 +268,37 @@ def test_commands_are_documented() -> None:
     for command in ("inspect", "eval"):
         code, out, _ = _run(command, "--help")
         assert code == 0 and "Examples:" in out
+
+
+def test_grid_operator_files_are_verified_and_printed_literally(tmp_path: Path) -> None:
+    """The same rules for a grid operator (gscli.scale): damaged -> one line; file strings are literal text."""
+    from gscli.scale._grid import build_grid
+
+    path = build_grid("Z12>Z8", out=tmp_path).path
+    code, out, err = _run("inspect", str(path))
+    assert code == 0 and "verified" in out, err
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    damaged = tmp_path / "damaged" / path.name
+    damaged.parent.mkdir()
+    damaged.write_bytes(bytes(raw))
+    for extra in ([], ["--plot", str(tmp_path / "z.png")]):
+        code, out, err = _run("inspect", str(damaged), *extra)
+        assert code == 1 and out == "" and err.count("\n") == 1 and "damaged: the file's sha256" in err
+    assert not (tmp_path / "z.png").exists()
+
+    data = read_operator(path)
+    attrs = {k: v for k, v in data.attrs.items() if k not in ("format", "format_version", "checksum")}
+    attrs["construction"] = "\x1b]8;;http://evil.example\x07[red]x[/red]\x1b[2J"
+    checks = json.loads(attrs["checks"])
+    checks[0]["name"], checks[0]["error"] = "[link=http://evil.example]c[/link]\x1b[5m", "not a number"
+    attrs["checks"] = json.dumps(checks)
+    hostile = tmp_path / "hostile" / path.name
+    hostile.parent.mkdir()
+    write_operator(hostile, data.arrays, attrs)
+    code, out, err = _run("inspect", str(hostile))
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    flat = " ".join(out.replace("│", " ").split())
+    assert "\\x1b]8;;http://evil.example\\x07[red]x[/red]\\x1b[2J" in flat
+    assert "[link=http://evil.example]c[/link]\\x1b[5m" in flat

@@ -20,12 +20,14 @@ from gscli.nn import Canonicalized, GroupDownsample, InputError, OperatorBuiltWa
 
 OPERATORS = ["C8>C4", "C6>C3", "D8>D4", "D12>D6", "Oh>O"]
 SPATIAL = [(), (5,), (4, 3), (3, 2, 2)]
+# H not normal in G: left cosets c H and right cosets H c differ, so canonicalization must use the left ones
+NON_NORMAL = ["D8>D1", "O>C4"]
 
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("operators")
-    for name in OPERATORS + ["D12>C12"]:
+    for name in OPERATORS + NON_NORMAL + ["D12>C12"]:
         group, subgroup = name.split(">")
         build(group, subgroup=subgroup, out=folder)
     return folder
@@ -181,7 +183,7 @@ def _canonical_reference(data, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
     return y.reshape(y.shape[0], -1, *y.shape[3:]), np.array(reps)
 
 
-@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O"])
+@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O", *NON_NORMAL])
 def test_canonicalized_forward_matches_per_sample_reference(store: Path, name: str) -> None:
     data = read_operator(path_of(store, name))
     layer = GroupDownsample.from_file(path_of(store, name), canonicalize=True)
@@ -197,7 +199,7 @@ def test_canonicalized_forward_matches_per_sample_reference(store: Path, name: s
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O"])
+@pytest.mark.parametrize("name", ["C8>C4", "D12>D6", "Oh>O", *NON_NORMAL])
 def test_canonicalized_round_trip_commutes_with_all_of_g(
     store: Path, name: str, dtype: torch.dtype, tol: float
 ) -> None:
@@ -209,7 +211,10 @@ def test_canonicalized_round_trip_commutes_with_all_of_g(
     gen = torch.Generator().manual_seed(7)
     in_h = set(data["subgroup_nodes"].tolist())
     generic = torch.randn(6, 2 * n, 3, generator=gen, dtype=torch.float64).to(dtype)
-    for kind, x in (("generic", generic), ("bandlimited", bandlimited(data, 6, 2, (3,), gen).to(dtype))):
+    kinds = [("generic", generic), ("bandlimited", bandlimited(data, 6, 2, (3,), gen).to(dtype))]
+    if name == "D8>D1":  # V holds f with f(r^2) = f(r^3) = f(r^2 s) = f(r^3 s): exact ties across cosets (documented)
+        kinds = kinds[:1]
+    for kind, x in kinds:
         out_x = canonical(x)
         round_trip = canonical.upsample(out_x)
         worst_plain = 0.0
@@ -481,3 +486,148 @@ def test_runtime_never_imports_escnn(store: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_from_catalog_refuses_a_file_holding_another_operator(store: Path, tmp_path: Path) -> None:
+    """A C8>C4 file saved under D12-D6.h5 has a valid checksum; the name asked for must still match."""
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    shutil.copy(path_of(store, "C8>C4"), wrong / "D12-D6.h5")
+    for name in ("D12-D6", "D12>D6"):
+        with pytest.raises(FormatError) as info:
+            GroupDownsample.from_catalog(name, store=wrong)
+        assert str(info.value) == f"{wrong / 'D12-D6.h5'}: holds the C8>C4 operator, not the D12>D6 asked for"
+    # the same group with another subgroup (same |G|, other |H|) is refused too, and so is the right H in the wrong G
+    shutil.copy(path_of(store, "D12>C12"), wrong / "D12-D6.h5")
+    with pytest.raises(FormatError, match="holds the D12>C12 operator, not the D12>D6 asked for"):
+        GroupDownsample.from_catalog("D12-D6", store=wrong)
+    shutil.copy(path_of(store, "D12>D6"), wrong / "D8-D4.h5")
+    with pytest.raises(FormatError, match="holds the D12>D6 operator, not the D8>D4 asked for"):
+        GroupDownsample.from_catalog("D8>D4", store=wrong, build=False)
+    # control: the right file under its own name loads
+    shutil.copy(path_of(store, "D12>D6"), wrong / "D12-D6.h5")
+    assert str(GroupDownsample.from_catalog("D12-D6", store=wrong).spec) == "D12>D6"
+
+
+def _snapshot(layer: GroupDownsample) -> dict[str, torch.Tensor]:
+    """Every buffer, persistent or derived, cloned."""
+    return {name: buf.clone() for name, buf in layer.named_buffers()}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("canonicalize", [False, True])
+def test_refused_checkpoint_leaves_the_layer_exactly_as_it_was(store: Path, canonicalize: bool) -> None:
+    """A D12>D6 state_dict offered to a D12>C12 layer: refused before any buffer is touched."""
+    d6_state = GroupDownsample.from_file(path_of(store, "D12>D6")).state_dict()
+    layer = GroupDownsample.from_file(path_of(store, "D12>C12"), canonicalize=canonicalize)
+    x = torch.randn(3, 48, 2, generator=torch.Generator().manual_seed(21), dtype=torch.float64)
+    before, out = _snapshot(layer), layer(x)
+    with pytest.raises(FormatError, match="checkpoint holds D12>D6 operators, but this layer applies D12>C12"):
+        layer.load_state_dict(d6_state)
+    # without the extra state that names the operator, the loaded nodes themselves are refused
+    bare = {k: v for k, v in d6_state.items() if k != "_extra_state"}
+    with pytest.raises(FormatError, match="checkpoint of D12>C12: subgroup_nodes is not a homomorphism"):
+        layer.load_state_dict(bare, strict=False)
+    assert _same(_snapshot(layer), before)
+    after = layer(x)
+    assert torch.equal(after.output if canonicalize else after, out.output if canonicalize else out)
+    # what it saves now reloads into a fresh D12>C12 layer and computes the same
+    saved = io.BytesIO()
+    torch.save(layer.state_dict(), saved)
+    saved.seek(0)
+    fresh = GroupDownsample.from_file(path_of(store, "D12>C12"), canonicalize=canonicalize)
+    fresh.load_state_dict(torch.load(saved, weights_only=True))
+    assert _same(_snapshot(fresh), before)
+
+
+def _bad_checkpoints(state: dict, n: int, m: int) -> dict[str, tuple[dict, str]]:
+    nodes = state["subgroup_nodes"]
+    nan_down = state["operator_down"].clone()
+    nan_down[0, 1] = float("nan")
+    inf_up = state["operator_up"].clone()
+    inf_up[2, 0] = float("inf")
+    repeated = nodes.clone()
+    repeated[-1] = nodes[0]
+    return {
+        "NaN operator": ({"operator_down": nan_down}, "the operators hold non-finite values"),
+        "inf operator": ({"operator_up": inf_up}, "the operators hold non-finite values"),
+        "repeated nodes": ({"subgroup_nodes": repeated}, f"subgroup_nodes must be {m} distinct indices below {n}"),
+        "all-zero nodes": ({"subgroup_nodes": torch.zeros_like(nodes)}, f"must be {m} distinct indices below {n}"),
+        "node out of range": ({"subgroup_nodes": torch.where(nodes == nodes.max(), n, nodes)}, f"distinct indices below {n}"),
+        "negative node": ({"subgroup_nodes": torch.where(nodes == nodes.max(), -1, nodes)}, f"distinct indices below {n}"),
+        "not a subgroup": ({"subgroup_nodes": torch.arange(m)}, "is not a homomorphism"),
+        "float nodes": ({"subgroup_nodes": nodes.double()}, "must hold integer indices"),
+        "wrong shape": ({"operator_down": state["operator_down"][:, :-1]}, f"has shape \\({m}, {n - 1}\\), expected"),
+    }
+
+
+@pytest.mark.parametrize("canonicalize", [False, True])
+def test_loaded_checkpoints_pass_the_constructor_checks(store: Path, canonicalize: bool) -> None:
+    data = read_operator(path_of(store, "D8>D4"))
+    layer = GroupDownsample.from_file(path_of(store, "D8>D4"), canonicalize=canonicalize)
+    state = layer.state_dict()
+    before = _snapshot(layer)
+    for what, (change, message) in _bad_checkpoints(state, 16, 8).items():
+        with pytest.raises(FormatError, match=message):
+            layer.load_state_dict({**state, **change})
+        assert _same(_snapshot(layer), before), f"{what}: a refused checkpoint changed the layer"
+        # the constructor refuses the same arrays with the same words: one validation for both
+        arrays = {"downsample": data["downsample"], "upsample": data["upsample"], "subgroup_nodes": data["subgroup_nodes"]}
+        renamed = {"operator_down": "downsample", "operator_up": "upsample", "subgroup_nodes": "subgroup_nodes"}
+        arrays.update({renamed[k]: v.numpy() for k, v in change.items()})
+        with pytest.raises(FormatError, match=message):
+            GroupDownsample(arrays["downsample"], arrays["upsample"], arrays["subgroup_nodes"], data["group_cayley"],
+                            data["subgroup_cayley"], group="D8", subgroup="D4")
+    layer.load_state_dict(state)  # control: the layer's own checkpoint loads
+    assert _same(_snapshot(layer), before)
+
+
+@pytest.mark.parametrize("canonicalize", [False, True])
+def test_derived_tables_never_share_memory_with_buffers(store: Path, canonicalize: bool) -> None:
+    layer = GroupDownsample.from_file(path_of(store, "C8>C4"), canonicalize=canonicalize)
+    state = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in layer.state_dict().items()}
+    x = torch.randn(2, 16, 3, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
+    for load in (None, {}, {"assign": True}):
+        if load is not None:
+            layer.load_state_dict(state, **load)
+        persistent = {layer.operator_down.untyped_storage().data_ptr(), layer.operator_up.untyped_storage().data_ptr()}
+        derived = {layer._down_stack.untyped_storage().data_ptr(), layer._up_stack.untyped_storage().data_ptr()}
+        assert not persistent & derived, load
+        if load == {"assign": True}:  # the layer owns what it loaded: the caller's tensors stay the caller's
+            assert not persistent & {state[k].untyped_storage().data_ptr() for k in ("operator_down", "operator_up")}
+        assert layer.operator_down.dtype == torch.float64
+        out = layer(x)
+        with torch.no_grad():
+            layer.operator_down.mul_(0)  # editing a buffer in place does not reach the derived tables...
+            layer.operator_up.mul_(0)
+        again = layer(x)
+        assert torch.equal(again.output if canonicalize else again, out.output if canonicalize else out)
+        layer.load_state_dict(state)  # ...a load does
+        assert torch.equal(layer.operator_down, state["operator_down"])
+
+
+def _close_maxima(dtype: torch.dtype) -> torch.Tensor:
+    """C8 fields on 64x64 positions whose pooled sums put the maximum at r^3 (coset 1), by a margin that a
+    half-precision accumulator loses: in float16 both sums overflow to inf, in bfloat16 both round to 4096."""
+    x = torch.zeros(1, 8, 64 * 64, dtype=torch.float64)
+    if dtype == torch.float16:
+        x[0, 3], x[0, 0] = 17.0, 16.5  # sums 69632 and 67584 > 65504, the largest float16
+    else:
+        x[0, 3], x[0, 0, :4090] = 1.0, 1.0  # sums 4100 and 4090, 4 apart; bfloat16 spaces them 16 or 32 apart
+        x[0, 3, 0] = 5.0
+    assert torch.equal(x.to(dtype).double(), x)  # every value is exact in the half-precision input
+    return x.reshape(1, 8, 64, 64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_canonicalization_accumulates_in_float32(store: Path, dtype: torch.dtype) -> None:
+    layer = GroupDownsample.from_file(path_of(store, "C8>C4"), canonicalize=True)
+    x = _close_maxima(dtype)
+    pooled = x.sum(dim=(2, 3))[0]
+    assert int(pooled.argmax()) == 3 and int(pooled.to(dtype).argmax()) == 0  # control: half sums lose the maximum
+    assert layer(x).coset.tolist() == [1]  # float64 reference: r^3 lies in the odd coset
+    out = layer(x.to(dtype))
+    assert out.coset.tolist() == [1] and out.output.dtype == dtype

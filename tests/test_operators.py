@@ -234,3 +234,25 @@ def test_element_names_are_distinct_and_readable(group: str) -> None:
             angle = float(name.lstrip("-(").split("°")[0])
             r = m * np.sign(np.linalg.det(m))
             assert abs(np.cos(np.radians(angle)) - (np.trace(r) - 1) / 2) <= 1e-9
+
+
+@pytest.mark.parametrize(("group", "ks"), [("O", (2, 3, 4)), ("I", (2, 3, 5))])
+def test_point_group_rotation_subgroups_follow_escnns_embedding(group: str, ks: tuple[int, ...]) -> None:
+    """Where escnn embeds C_k in O or I itself (``G.subgroup((False, k))``: rotations about its axis), gscli's
+    C_k, and the rotations of its D_k (k >= 3, where they are the only elements of order k), list H in the
+    order of escnn's inclusion map: j -> r^j with r escnn's generator, not its inverse."""
+    spec = GroupSpec.parse(group)
+    G = _escnn.escnn_group(spec)
+    elements = list(G.elements)
+    found = 0
+    for k in ks:
+        H, inclusion, _ = G.subgroup((False, k))
+        expected = [elements.index(inclusion(h)) for h in H.elements]
+        assert len(set(expected)) == k and expected[0] == _escnn.load_group(spec).identity
+        for sub in _escnn.subgroups(spec):
+            if sub.type == f"C{k}" or (k >= 3 and sub.type == f"D{k}"):
+                rotations = sub.nodes[:k].tolist()
+                if set(rotations) == set(expected):
+                    assert rotations == expected, f"{group} {sub.type} ({sub.source}): {rotations} != escnn's {expected}"
+                    found += 1
+    assert found == len(ks) + sum(k >= 3 for k in ks)  # every escnn C_k matched, and the D_k around it

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
+from gscli.inspect import printable
 from gscli.specs import GroupSpec, OperatorSpec
 
 from gscli.store import DEFAULT_STORE, STORE_ENV
@@ -48,6 +50,20 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
+
+
+def plain(value: Any) -> Text:
+    r"""``value`` as literal terminal text: never read as rich markup, control characters escaped.
+
+    Strings from files (names, attributes) and paths go through this before they are printed, so an
+    escape sequence in a file cannot reach the terminal and ``[red]`` or ``[link=...]`` show as
+    written. Non-printable characters (C0/C1 controls, DEL, bidirectional overrides and other format
+    characters) become ``\xNN`` / ``\uNNNN``.
+
+    >>> plain("[red]e\x1b]8;;x\x07").plain
+    '[red]e\\x1b]8;;x\\x07'
+    """
+    return Text(printable(value))
 
 
 _JSON_PRINTED = "gscli.json_printed"

@@ -9,9 +9,11 @@ import click
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from gscli.cli import main
-from gscli.cli._common import json_option, print_json, stdout_console
+from gscli.cli._common import json_option, plain, print_json, stdout_console
+from gscli.fileformat import OperatorData, read_operator
 from gscli.inspect import summarize
 
 
@@ -22,23 +24,23 @@ def _elements_table(summary: dict[str, Any], width: int) -> Table:
     group_width = 14 + max(len(e["name"]) for e in elements) + (max(len(e["name_in_h"]) for e in elements) + 3) * planar
     groups = max(1, min(-(-len(elements) // 20), width // group_width))
     rows = -(-len(elements) // groups)
-    title = f"elements of {summary['subgroup']} inside {summary['group']} (in {summary['subgroup']}'s order)"
+    title = plain(f"elements of {summary['subgroup']} inside {summary['group']} (in {summary['subgroup']}'s order)")
     table = Table(title=title, title_justify="left", min_width=len(title))
     for _ in range(groups):
         table.add_column("h", justify="right", style="dim")
         if planar:
-            table.add_column(f"in {summary['subgroup']}")
+            table.add_column(plain(f"in {summary['subgroup']}"))
         table.add_column("in G", justify="right")
-        table.add_column(f"element of {summary['group']}", no_wrap=True)
+        table.add_column(plain(f"element of {summary['group']}"), no_wrap=True)
     for r in range(rows):
-        cells: list[str] = []
+        cells: list[Text] = []
         for c in range(groups):
             i = c * rows + r
             if i < len(elements):
                 e = elements[i]
-                cells += [str(e["h"])] + ([e["name_in_h"]] if planar else []) + [str(e["g"]), e["name"]]
+                cells += [plain(e["h"])] + ([plain(e["name_in_h"])] if planar else []) + [plain(e["g"]), plain(e["name"])]
             else:
-                cells += [""] * (4 if planar else 3)
+                cells += [Text()] * (4 if planar else 3)
         table.add_row(*cells)
     return table
 
@@ -60,7 +62,10 @@ def _facts(summary: dict[str, Any]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    status = "[green]verified[/]" if ck["status"] == "verified" else f"[red]MISMATCH[/] (computed {ck['computed']})"
+    if ck["status"] == "verified":  # read_operator checked the whole-file digest and the dataset checksum
+        status = Text("verified", style="green")
+    else:
+        status = Text.assemble(("NOT VERIFIED", "red"), f" ({ck['status']}; computed {ck['computed']})")
     stored = summary["stored_checks"]
     cost = summary["aliasing_cost"]
     rows = [
@@ -75,13 +80,13 @@ def _facts(summary: dict[str, Any]) -> Table:
         ("solver", f"{p.get('solver')} (band tol {p.get('solver_band_tol')}, rank tol {p.get('solver_rank_tol')})"),
         ("versions", f"format {p.get('format_version')}, gscli {p.get('gscli_version')}, escnn {p.get('escnn_version')}, "
                      f"numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}"),
-        ("checksum", f"{status} {ck['stored']}"),
+        ("checksum", Text.assemble(status, " ", plain(ck["stored"]))),
         ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
-                          + (f"; failed: {', '.join(stored['failed'])}" if stored["failed"] else "")
+                          + (f"; failed: {', '.join(map(str, stored['failed']))}" if stored["failed"] else "")
                           + " (re-measure with: gscli eval FILE)"),
     ]
-    for key, value in rows:
-        table.add_row(key, value)
+    for key, value in rows:  # every value holds strings from the file: literal text, never markup
+        table.add_row(key, value if isinstance(value, Text) else plain(value))
     return table
 
 
@@ -93,8 +98,10 @@ def _facts(summary: dict[str, Any]) -> Table:
 def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     """Show what an operator FILE holds: group, subgroup, element order, bands, conditioning, provenance.
 
-    The checksum is recomputed and compared with the stored one (a damaged file is still shown,
-    marked MISMATCH). The numbers are the file's; `gscli eval FILE` re-checks every guarantee.
+    The file is verified before anything in it is parsed (whole-file sha256, then the dataset
+    checksum); a damaged file is refused with one line and exit status 1, never shown. Strings
+    from the file are printed as literal text. The numbers are the file's; `gscli eval FILE`
+    re-checks every guarantee.
 
     \b
     Examples:
@@ -103,35 +110,39 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
       gscli inspect operators/O-T.h5 --json
       gscli inspect operators/Z28x28-Z20x20.h5 --plot z28.png   # a grid operator
     """
-    summary = summarize(file)
+    data = read_operator(file)
+    summary = summarize(data)
     if summary.get("kind") == "grid":
-        _inspect_grid(summary, file, plot, as_json)
+        _inspect_grid(summary, data, plot, as_json)
         return
     if plot is not None:
         from gscli.plots import plot_operator
 
-        summary["plot"] = str(plot_operator(file, plot))
+        summary["plot"] = str(plot_operator(data, plot))
     if as_json:
         print_json(summary)
         return
     console = stdout_console()
-    title = (f"[bold]{summary['operator']}[/]: {summary['group']} (|G| = {summary['group_order']}) -> "
-             f"{summary['subgroup']} (|H| = {summary['subgroup_order']}), rate {summary['rate']}")
-    console.print(Panel(Group(_facts(summary)), title=title, title_align="left", subtitle=summary["file"]))
+    title = Text.assemble(
+        (plain(summary["operator"]).plain, "bold"),
+        plain(f": {summary['group']} (|G| = {summary['group_order']}) -> "
+              f"{summary['subgroup']} (|H| = {summary['subgroup_order']}), rate {summary['rate']}"),
+    )
+    console.print(Panel(Group(_facts(summary)), title=title, title_align="left", subtitle=plain(summary["file"])))
     console.print(_elements_table(summary, console.width))
     console.print(_bands_table(summary))
     if plot is not None:
-        console.print(f"plot written to {summary['plot']}")
+        console.print(plain(f"plot written to {summary['plot']}"))
 
 
-def _inspect_grid(summary: dict[str, Any], file: Path, plot: Path | None, as_json: bool) -> None:
+def _inspect_grid(summary: dict[str, Any], data: OperatorData, plot: Path | None, as_json: bool) -> None:
     """A grid operator (resolution change on image grids, docs/scale.md): sizes, band, conditioning, checks."""
     from gscli.scale._gridview import grid_tables
 
     if plot is not None:
         from gscli.plots import plot_operator
 
-        summary["plot"] = str(plot_operator(file, plot))
+        summary["plot"] = str(plot_operator(data, plot))
     if as_json:
         print_json(summary)
         return
@@ -139,4 +150,4 @@ def _inspect_grid(summary: dict[str, Any], file: Path, plot: Path | None, as_jso
     for table in grid_tables(summary):
         console.print(table)
     if plot is not None:
-        console.print(f"plot written to {summary['plot']}")
+        console.print(plain(f"plot written to {summary['plot']}"))

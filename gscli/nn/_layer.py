@@ -194,6 +194,7 @@ class GroupDownsample(nn.Module):
         self.escnn_gspace = escnn_gspace  # None: not recorded (planar or older file); "": escnn has none
         self.checksum = checksum
         self._group_cayley = cayley_g
+        self._subgroup_cayley = cayley_h
         self._cast_cache: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor]] = {}
         self._escnn_cache: dict[str, Any] = {}
         self.register_buffer("operator_down", torch.from_numpy(down.copy()))
@@ -242,17 +243,25 @@ class GroupDownsample(nn.Module):
         The store is ``store``, else ``$GSCLI_STORE``, else ``operators/``. A missing file is built
         into the store when ``build`` is true and escnn is installed (with an
         :class:`~gscli.nn.OperatorBuiltWarning`); otherwise :class:`~gscli.errors.FormatError` says how to build it.
+        The file is verified like :meth:`from_file`, and one that holds another operator than
+        ``name`` (a file copied under the wrong name) is refused with :class:`~gscli.errors.FormatError`.
         """
-        return cls.from_file(catalog_file(name, store, build), **options)
+        from gscli.fileformat import read_operator
+
+        spec = name if isinstance(name, OperatorSpec) else OperatorSpec.parse(name)
+        return cls.from_operator(read_operator(catalog_file(spec, store, build), expect=spec), **options)
 
     # -- derived tables and dtype handling -----------------------------------------------------
 
     def _derive(self) -> None:
-        """(Re)build the fused per-coset matrices from the float64 operators."""
+        """(Re)build the fused per-coset matrices from the float64 operators.
+
+        The derived tables are copies: they never share memory with the buffers they come from.
+        """
         device = self.operator_down.device
-        down = self.operator_down.detach().to("cpu", torch.float64).numpy()
-        up = self.operator_up.detach().to("cpu", torch.float64).numpy()
-        nodes = self.subgroup_nodes.detach().cpu().numpy()
+        down = self.operator_down.detach().to("cpu", torch.float64).numpy().copy()
+        up = self.operator_up.detach().to("cpu", torch.float64).numpy().copy()
+        nodes = self.subgroup_nodes.detach().cpu().numpy().copy()
         if not self.antialias:
             down = sampling_matrix(down.shape[1], nodes)
         cayley = self._group_cayley
@@ -303,19 +312,47 @@ class GroupDownsample(nn.Module):
         return {"format": _EXTRA_STATE_FORMAT, "group": str(self.spec.group), "subgroup": str(self.spec.subgroup),
                 "checksum": self.checksum}
 
-    def set_extra_state(self, state: Any) -> None:
+    def _check_extra_state(self, state: Any) -> None:
         if not isinstance(state, dict) or state.get("format") != _EXTRA_STATE_FORMAT:
             raise FormatError(
-                f"checkpoint extra state {state!r} is not from a gscli GroupDownsample ({_EXTRA_STATE_FORMAT})"
+                f"checkpoint extra state {state!r:.200} is not from a gscli GroupDownsample ({_EXTRA_STATE_FORMAT})"
             )
         theirs = f"{state.get('group')}>{state.get('subgroup')}"
         if theirs != str(self.spec):
-            raise FormatError(f"checkpoint holds {theirs} operators, but this layer applies {self.spec}; "
-                              f"build the layer from a {theirs} operator file to load it")
+            raise FormatError(f"checkpoint holds {theirs:.100} operators, but this layer applies {self.spec}; "
+                              f"build the layer from a {theirs:.100} operator file to load it")
+
+    def set_extra_state(self, state: Any) -> None:
+        self._check_extra_state(state)
         self.checksum = state.get("checksum")
 
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Validate everything the checkpoint would change, then load it and rebuild the derived tables.
+
+        A refused checkpoint raises :class:`FormatError` before a single value is copied, so the
+        layer stays exactly as it was. The loaded operators pass the constructor's checks.
+        """
+        extra = prefix + "_extra_state"
+        if extra in state_dict:
+            self._check_extra_state(state_dict[extra])
+        incoming = {}
+        for name in ("operator_down", "operator_up", "subgroup_nodes"):
+            value = state_dict.get(prefix + name, getattr(self, name))
+            if not isinstance(value, Tensor):
+                raise FormatError(f"checkpoint entry {prefix + name!r} is a {type(value).__name__}, not a tensor")
+            incoming[name] = value.detach().cpu().numpy()
+        try:
+            down = np.asarray(incoming["operator_down"], dtype=np.float64)
+            up = np.asarray(incoming["operator_up"], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"checkpoint operators of {self.spec} are not real numbers ({exc})") from None
+        nodes = _as_index_array(incoming["subgroup_nodes"], "checkpoint subgroup_nodes")
+        _check_arrays(self.spec, down, up, nodes, self._group_cayley, self._subgroup_cayley, what="checkpoint")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        master = _master_dtype(self.operator_down.device)
+        for name in ("operator_down", "operator_up", "subgroup_nodes"):  # own the loaded values (load with assign=True)
+            dtype = torch.int64 if name == "subgroup_nodes" else master
+            self._buffers[name] = self._buffers[name].detach().to(dtype=dtype, copy=True)
         self._derive()
 
     # -- application ---------------------------------------------------------------------------
@@ -448,27 +485,34 @@ def _apply_fiber(matrix: Tensor, x: Tensor, batch: int, fields: int, spatial: tu
 
 
 def _check_arrays(
-    spec: OperatorSpec, down: np.ndarray, up: np.ndarray, nodes: np.ndarray, cayley_g: np.ndarray, cayley_h: np.ndarray
+    spec: OperatorSpec, down: np.ndarray, up: np.ndarray, nodes: np.ndarray, cayley_g: np.ndarray, cayley_h: np.ndarray,
+    what: str = "",
 ) -> None:
-    """Raise :class:`FormatError` unless the arrays are a G>H operator: shapes, finiteness, homomorphism."""
+    """Raise :class:`FormatError` unless the arrays are a G>H operator: shapes, finiteness, homomorphism.
+
+    The one validation of a layer's operators: the constructor runs it, and so does loading a
+    ``state_dict`` (``what="checkpoint"``), before anything is copied.
+    """
     n, m = spec.group.order, spec.subgroup.order
+    where = f"{what} of {spec}" if what else str(spec)
     expected = {"downsample": (down, (m, n)), "upsample": (up, (n, m)), "subgroup_nodes": (nodes, (m,)),
                 "group_cayley": (cayley_g, (n, n)), "subgroup_cayley": (cayley_h, (m, m))}
     for name, (array, shape) in expected.items():
         if array.shape != shape:
-            raise FormatError(f"{spec}: {name} has shape {array.shape}, expected {shape} (|G| = {n}, |H| = {m})")
+            raise FormatError(f"{where}: {name} has shape {array.shape}, expected {shape} (|G| = {n}, |H| = {m})")
     if not (np.isfinite(down).all() and np.isfinite(up).all()):
-        raise FormatError(f"{spec}: the operators hold non-finite values")
+        raise FormatError(f"{where}: the operators hold non-finite values")
     if nodes.min() < 0 or nodes.max() >= n or len(set(nodes.tolist())) != m:
-        raise FormatError(f"{spec}: subgroup_nodes must be {m} distinct indices below {n}, got {nodes.tolist()}")
+        shown = nodes.tolist() if m <= 64 else f"{nodes[:64].tolist()} ..."
+        raise FormatError(f"{where}: subgroup_nodes must be {m} distinct indices below {n}, got {shown}")
     try:
         defects = homomorphism_defects(cayley_g, cayley_h, nodes)
         _cosets.identity_of(cayley_g)
     except (IndexError, ValueError) as exc:
-        raise FormatError(f"{spec}: invalid Cayley tables ({exc})") from None
+        raise FormatError(f"{where}: invalid Cayley tables ({exc})") from None
     if defects:
         raise FormatError(
-            f"{spec}: subgroup_nodes is not a homomorphism from H's Cayley table into G's "
+            f"{where}: subgroup_nodes is not a homomorphism from H's Cayley table into G's "
             f"({defects} of {m * m} products disagree): the sampled elements do not form the subgroup {spec.subgroup}"
         )
 

@@ -454,7 +454,7 @@ def summarize_grid(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         "rate": spec.rate,
         "axes": axes,
         "provenance": {k: attrs[k] for k in keys if k in attrs},
-        "checksum": {"stored": attrs["checksum"], "status": "verified"},
+        "checksum": {"stored": attrs["checksum"], "status": "verified" if data.verified else "unverified"},
         "stored_checks": {
             "count": len(stored),
             "passed": sum(1 for c in stored if c.get("passed")),

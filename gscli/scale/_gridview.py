@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from gscli.inspect import printable
 
 __all__ = ["grid_tables"]
 
 
 def _frequencies(kept: list[int]) -> str:
     return f"{kept[0]} .. {kept[-1]}" if len(kept) > 1 else str(kept[0])
+
+
+def _number(value: Any) -> float:
+    """A stored check's number, or NaN when the file holds something else there."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def grid_tables(summary: dict[str, Any]) -> list[Table]:
@@ -27,13 +37,14 @@ def grid_tables(summary: dict[str, Any]) -> list[Table]:
                    f"(ratio {summary['rate']}); the file holds D (down), U = (N/M) D^T (up) and U D per axis")),
         ("construction", (f"{p.get('construction')} (closed form, docs/scale.md), format {p.get('format_version')}, gscli "
                           f"{p.get('gscli_version')}, numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}")),
-        ("checksum", f"[green]verified[/] {ck['stored']}"),
+        ("checksum", Text.assemble(("verified", "green") if ck["status"] == "verified" else ("NOT VERIFIED", "red"),
+                                   " " + printable(ck["stored"]))),
         ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
-                          + (f"; failed: {', '.join(stored['failed'])}" if stored["failed"] else "")
+                          + (f"; failed: {', '.join(map(str, stored['failed']))}" if stored["failed"] else "")
                           + " (re-measure with: gscli eval FILE)"),
     ]
-    for key, value in rows:
-        facts.add_row(key, value)
+    for key, value in rows:  # strings from the file: literal text, never markup
+        facts.add_row(key, value if isinstance(value, Text) else Text(printable(value)))
 
     axes = Table(title="per axis: sizes, kept band, conditioning", title_justify="left")
     for col in ("axis", "N -> M", "ratio", "M | N", "band |k| <= h", "kept", "Nyquist M/2",
@@ -51,6 +62,6 @@ def grid_tables(summary: dict[str, Any]) -> list[Table]:
         checks.add_column(col, justify=justify)  # type: ignore[arg-type]
     for c in stored["checks"]:
         verdict = "[green]ok[/]" if c.get("passed") else "[bold red]FAILED[/]"
-        checks.add_row(escape(str(c.get("name"))), f"{float(c.get('error', float('nan'))):.2e}",
-                       f"{float(c.get('tolerance', float('nan'))):.0e}", verdict, escape(str(c.get("detail", ""))))
+        checks.add_row(Text(printable(c.get("name"))), f"{_number(c.get('error')):.2e}",
+                       f"{_number(c.get('tolerance')):.0e}", verdict, Text(printable(c.get("detail", ""))))
     return [facts, axes, checks]
