@@ -1,5 +1,28 @@
-"""Scale: anti-aliased resolution change on periodic image grids (DESIGN §7); torch and numpy only."""
+"""Scale: anti-aliased resolution change on periodic image grids and exactly scale-equivariant layers.
 
-from gscli.scale._resample import band_limit, resample, resample_matrix
+DESIGN §7: ideal downscaling D_{N→M} keeps the odd band |k| <= ⌊(M−1)/2⌋ of the forward-normalised
+DFT. :func:`resample` applies it (and its upscaling) to tensors, :func:`resample_matrix` gives it as a
+dense matrix; :class:`SpectralConv2d`, :class:`ScaleEqActivation` and :class:`ScaleInvariantPool`
+satisfy f(D x) = D f(x) exactly. torch and numpy only (no escnn).
+"""
 
-__all__ = ["band_limit", "resample", "resample_matrix"]
+from gscli.scale._layers import (
+    ScaleEqActivation,
+    ScaleInvariantPool,
+    SpectralConv1d,
+    SpectralConv2d,
+    SpectralConv3d,
+)
+from gscli.scale._resample import band_limit, resample, resample_matrix, resize_spectrum
+
+__all__ = [
+    "ScaleEqActivation",
+    "ScaleInvariantPool",
+    "SpectralConv1d",
+    "SpectralConv2d",
+    "SpectralConv3d",
+    "band_limit",
+    "resample",
+    "resample_matrix",
+    "resize_spectrum",
+]

@@ -18,7 +18,7 @@ import torch
 
 from gscli.errors import InputError
 
-__all__ = ["band_limit", "resample_matrix", "resample"]
+__all__ = ["band_limit", "resample_matrix", "resample", "resize_spectrum"]
 
 
 def band_limit(size: int) -> int:
@@ -101,23 +101,48 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
     else:
         spatial = x.dim() - 2
         if not 1 <= spatial <= 3:
-            raise InputError(f"an int size needs x of shape (batch, channels, *spatial) with 1 to 3 spatial dims, got {tuple(x.shape)}")
+            raise InputError("an int size needs x of shape (batch, channels, *spatial) with 1 to 3 spatial dims, "
+                             f"got {tuple(x.shape)}")
         sizes = (_check_size("size", size),) * spatial
     dims = tuple(range(x.dim() - len(sizes), x.dim()))
     if tuple(x.shape[d] for d in dims) == sizes and all(s % 2 for s in sizes):
         return x  # the odd band of an odd size is everything: the identity
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     spectrum = torch.fft.rfftn(work, dim=dims, norm="forward")
-    for axis, (d, m) in enumerate(zip(dims, sizes)):
-        n = x.shape[d]
-        h = band_limit(min(n, m))
-        last = axis == len(dims) - 1
-        src = torch.arange(0, h + 1, device=x.device) if last else _band_index(n, h, x.device)
-        dst_size = m // 2 + 1 if last else m
-        dst = torch.arange(0, h + 1, device=x.device) if last else _band_index(m, h, x.device)
-        band = spectrum.index_select(d, src)
-        shape = list(band.shape)
-        shape[d] = dst_size
-        spectrum = band.new_zeros(shape).index_copy(d, dst, band)
+    spectrum = resize_spectrum(spectrum, tuple(x.shape[d] for d in dims), sizes)
     out = torch.fft.irfftn(spectrum, s=sizes, dim=dims, norm="forward")
     return out.to(x.dtype)
+
+
+def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: tuple[int, ...]) -> torch.Tensor:
+    """Move an ``rfftn`` spectrum (forward norm) of the grid ``sizes`` to the grid ``new_sizes``.
+
+    The last ``len(sizes)`` dimensions of ``spectrum`` are the transformed ones (the last one halved,
+    as ``rfftn`` returns it). Frequencies |k_i| <= h(min(sizes[i], new_sizes[i])) are kept, the rest of
+    the new spectrum is zero: ``irfftn(resize_spectrum(rfftn(x), n, m), s=m)`` is :func:`resample`.
+    """
+    offset = spectrum.dim() - len(sizes)
+    device = spectrum.device
+    for axis, (n, m) in enumerate(zip(sizes, new_sizes)):
+        d = offset + axis
+        h = band_limit(min(n, m))
+        last = axis == len(sizes) - 1
+        if last:
+            band = spectrum.narrow(d, 0, h + 1)
+            pad = m // 2 + 1 - (h + 1)
+        else:
+            if n == m and n % 2:
+                continue  # the whole axis is the band
+            band = spectrum.index_select(d, _band_index(n, h, device))
+            pad = m - (2 * h + 1)
+        if pad:
+            shape = list(band.shape)
+            shape[d] = pad
+            zeros = band.new_zeros(shape)
+            if last:
+                band = torch.cat([band, zeros], dim=d)
+            else:
+                low, high = band.split([h + 1, h], dim=d)
+                band = torch.cat([low, zeros, high], dim=d)
+        spectrum = band
+    return spectrum
