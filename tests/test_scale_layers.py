@@ -360,3 +360,14 @@ def test_bad_construction(make, match):
     with pytest.raises(InputError, match=re.escape(match)) as info:
         make()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-13), (torch.float32, 1e-6)])
+def test_matmul_and_fft_transforms_agree(dtype, tol, rng):
+    """The 2-D DFTs as matrix products (sizes with large prime factors) equal the FFT path."""
+    x = torch.tensor(rng.standard_normal((2, 3, 26, 26)), dtype=dtype)
+    for kwargs in (dict(base_size=6), dict(base_size=6, pool=2), dict(base_size=8, increment=3)):
+        fft = ScaleEqActivation(torch.relu, dft="fft", **kwargs)(x)
+        for dft in ("matmul", "auto"):
+            other = ScaleEqActivation(torch.relu, dft=dft, **kwargs)(x)
+            assert rel(other, fft) < tol, (kwargs, dft)

@@ -13,6 +13,8 @@ cannot both be represented, and keeping half of it breaks the semigroup and scal
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -120,29 +122,24 @@ def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: t
     The last ``len(sizes)`` dimensions of ``spectrum`` are the transformed ones (the last one halved,
     as ``rfftn`` returns it). Frequencies |k_i| <= h(min(sizes[i], new_sizes[i])) are kept, the rest of
     the new spectrum is zero: ``irfftn(resize_spectrum(rfftn(x), n, m), s=m)`` is :func:`resample`.
+    One zero tensor and one copy per block of kept frequencies (2^(d-1) blocks: low and high halves).
     """
-    offset = spectrum.dim() - len(sizes)
-    device = spectrum.device
-    for axis, (n, m) in enumerate(zip(sizes, new_sizes)):
-        d = offset + axis
-        h = band_limit(min(n, m))
-        last = axis == len(sizes) - 1
-        if last:
-            band = spectrum.narrow(d, 0, h + 1)
-            pad = m // 2 + 1 - (h + 1)
-        else:
-            if n == m and n % 2:
-                continue  # the whole axis is the band
-            band = spectrum.index_select(d, _band_index(n, h, device))
-            pad = m - (2 * h + 1)
-        if pad:
-            shape = list(band.shape)
-            shape[d] = pad
-            zeros = band.new_zeros(shape)
-            if last:
-                band = torch.cat([band, zeros], dim=d)
-            else:
-                low, high = band.split([h + 1, h], dim=d)
-                band = torch.cat([low, zeros, high], dim=d)
-        spectrum = band
-    return spectrum
+    sizes, new_sizes = tuple(sizes), tuple(new_sizes)
+    lead = spectrum.shape[: spectrum.dim() - len(sizes)]
+    bands = [band_limit(min(n, m)) for n, m in zip(sizes, new_sizes)]
+    if sizes == new_sizes and all(n % 2 for n in sizes):
+        return spectrum
+    shape = lead + tuple(new_sizes[:-1]) + (new_sizes[-1] // 2 + 1,)
+    out = spectrum.new_zeros(shape)
+    per_axis = []
+    for n, m, h in zip(sizes[:-1], new_sizes[:-1], bands[:-1]):
+        blocks = [(slice(0, h + 1), slice(0, h + 1))]
+        if h:
+            blocks.append((slice(n - h, n), slice(m - h, m)))
+        per_axis.append(blocks)
+    last = (slice(0, bands[-1] + 1),)
+    for combination in itertools.product(*per_axis):
+        source = (Ellipsis,) + tuple(src for src, _ in combination) + last
+        target = (Ellipsis,) + tuple(dst for _, dst in combination) + last
+        out[target] = spectrum[source]
+    return out
