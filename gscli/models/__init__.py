@@ -10,6 +10,10 @@
 ``(batch, 1, 17, 17)`` images), and ``propagate_errors(config)`` the error analysis behind
 ``gscli eval-model``. Configurations and their validation need no escnn; building models needs
 escnn (``pip install 'gscli[build]'``), the digits data scikit-learn (``pip install 'gscli[data]'``).
+
+A configuration with ``kind = "scale"`` describes a scale-equivariant Fourier model instead
+(:class:`ScaleModelConfig`, built by ``build_scale_model``, trained by ``train_scale``, analysed by
+``scale_errors``; torch only, no escnn).
 """
 
 from gscli.models._config import (
@@ -25,6 +29,7 @@ from gscli.models._config import (
 )
 
 __all__ = [
+    "SCALE_VARIANTS",
     "VARIANTS",
     "Block",
     "ConfigError",
@@ -43,6 +48,13 @@ __all__ = [
     "prediction_invariance",
     "propagate_errors",
     "resolve_operators",
+    "ScaleCNN",
+    "ScaleErrorReport",
+    "ScaleModelConfig",
+    "build_scale_model",
+    "load_mnist",
+    "scale_errors",
+    "train_scale",
     "subgroup_types",
     "train",
 ]
@@ -52,6 +64,10 @@ _LAZY = {  # escnn-, torch- or matplotlib-backed names load on first use (import
     "GroupCNN": "_builder", "build_model": "_builder", "Block": "_builder", "Traced": "_builder",
     "propagate_errors": "_analysis", "ErrorReport": "_analysis", "grid_transforms": "_analysis",
     "prediction_invariance": "_analysis", "plot_errors": "_plot", "load_digits": "_data", "train": "_train",
+    # scale-equivariant Fourier models (kind = "scale")
+    "SCALE_VARIANTS": "_scale", "ScaleCNN": "_scale", "ScaleModelConfig": "_scale",
+    "build_scale_model": "_scale", "train_scale": "_scale", "load_mnist": "_data",
+    "scale_errors": "_scale_eval", "ScaleErrorReport": "_scale_eval",
 }
 
 

