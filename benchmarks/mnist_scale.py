@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gscli.models import build_scale_model, load_config, load_mnist, train_scale
+from gscli.models import build_scale_model, load_config, load_mnist_scale, train_scale
 from gscli.scale import resample
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "scale-mnist.toml"
@@ -92,7 +92,7 @@ def main() -> None:
     config = load_config(args.config)
     settings = replace(config.training, epochs=args.epochs)
     sizes = config.domain()
-    train, test = load_mnist(test_size=args.test, seed=0)
+    train, test = load_mnist_scale(test_size=args.test, seed=0)
     images, labels = train.images, train.labels
     if args.train_limit is not None:
         images, labels = images[: args.train_limit], labels[: args.train_limit]

@@ -42,7 +42,9 @@ __all__ = [
     "build_model",
     "grid_transforms",
     "load_config",
+    "load_dataset",
     "load_digits",
+    "load_mnist",
     "parse_config",
     "plot_errors",
     "prediction_invariance",
@@ -52,7 +54,7 @@ __all__ = [
     "ScaleErrorReport",
     "ScaleModelConfig",
     "build_scale_model",
-    "load_mnist",
+    "load_mnist_scale",
     "scale_errors",
     "train_scale",
     "subgroup_types",
@@ -64,9 +66,10 @@ _LAZY = {  # escnn-, torch- or matplotlib-backed names load on first use (import
     "GroupCNN": "_builder", "build_model": "_builder", "Block": "_builder", "Traced": "_builder",
     "propagate_errors": "_analysis", "ErrorReport": "_analysis", "grid_transforms": "_analysis",
     "prediction_invariance": "_analysis", "plot_errors": "_plot", "load_digits": "_data", "train": "_train",
+    "load_dataset": "_data", "load_mnist": "_data",
     # scale-equivariant Fourier models (kind = "scale")
     "SCALE_VARIANTS": "_scale", "ScaleCNN": "_scale", "ScaleModelConfig": "_scale",
-    "build_scale_model": "_scale", "train_scale": "_scale", "load_mnist": "_data",
+    "build_scale_model": "_scale", "train_scale": "_scale", "load_mnist_scale": "_scale",
     "scale_errors": "_scale_eval", "ScaleErrorReport": "_scale_eval",
 }
 

