@@ -30,7 +30,8 @@ def test_matrix_equals_fft_truncation(n, m):
     assert np.abs(resample_matrix(n, m) - fft_reference(n, m)).max() < 1e-12
 
 
-@pytest.mark.parametrize("shape, size", [((2, 3, 12, 9), (7, 13)), ((2, 3, 6, 8), (6, 8)), ((1, 2, 5, 7), (5, 7)), ((2, 3, 10), (6,)), ((1, 2, 6, 8, 5), (4, 9, 3)), ((2, 1, 11, 10), 5)])
+@pytest.mark.parametrize("shape, size", [((2, 3, 12, 9), (7, 13)), ((2, 3, 6, 8), (6, 8)), ((1, 2, 5, 7), (5, 7)),
+                                         ((2, 3, 10), (6,)), ((1, 2, 6, 8, 5), (4, 9, 3)), ((2, 1, 11, 10), 5)])
 def test_resample_equals_kronecker_of_matrices(shape, size, rng):
     x = torch.tensor(rng.standard_normal(shape))
     sizes = size if isinstance(size, tuple) else (size,) * (len(shape) - 2)
@@ -79,7 +80,8 @@ def test_down_up_for_even_m_is_identity_minus_nyquist(n, m):
     assert np.abs(DU - np.eye(m)).max() > 0.5 / m  # the Nyquist bin really is dropped (negative control)
 
 
-@pytest.mark.parametrize("n, m, l", [(28, 20, 13), (28, 14, 7), (27, 12, 8), (16, 16, 6), (9, 6, 4), (30, 11, 11), (12, 5, 1)])
+@pytest.mark.parametrize("n, m, l", [(28, 20, 13), (28, 14, 7), (27, 12, 8), (16, 16, 6), (9, 6, 4), (30, 11, 11),
+                                     (12, 5, 1)])
 def test_semigroup(n, m, l):
     assert np.abs(resample_matrix(m, l) @ resample_matrix(n, m) - resample_matrix(n, l)).max() < 1e-12
 

@@ -22,6 +22,7 @@ The ``pointwise`` variant replaces every ``ScaleEqActivation`` by the activation
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gscli.models._config import ConfigError, TrainingConfig, _bool, _float, _int, _unknown
+from gscli.models._config import ConfigError, TrainingConfig, _float, _int, _unknown
 from gscli.scale import ScaleEqActivation, ScaleInvariantPool, SpectralConv2d, resample
 
 __all__ = [
@@ -143,7 +144,7 @@ class ScaleModelConfig:
         if not self.min_size <= size <= self.max_size:
             return False
         for stage, base in zip(self.stages, self.bases()):
-            step = _lcm(stage.increment, stage.pool)
+            step = math.lcm(stage.increment, stage.pool)
             if size < base or (size - base) % step:
                 return False
             size //= stage.pool
@@ -165,19 +166,14 @@ class ScaleModelConfig:
                 "training": self.training.as_dict()}
 
 
-def _lcm(a: int, b: int) -> int:
-    import math
-
-    return math.lcm(a, b)
-
-
 def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> ScaleModelConfig:
     """Validate a ``kind = "scale"`` configuration mapping.
 
-    >>> parse_scale_config({"kind": "scale", "min_size": 9, "max_size": 20, "stages": [{"channels": 4, "pool": 2}]})
+    >>> parse_scale_config({"kind": "scale", "min_size": 9, "max_size": 20,
+    ...                     "stages": [{"channels": 4, "pool": 2}]})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gscli.models._config.ConfigError: stage 0 ('stage0'): pool 2 needs the stage's smallest input size 9 to be a multiple of it; choose min_size divisible by 2
+    gscli.models._config.ConfigError: stage 0 ('stage0'): pool 2 needs the stage's smallest input size 9 ...
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a model configuration is a table/object, got {type(data).__name__}")
