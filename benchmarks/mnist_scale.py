@@ -39,7 +39,6 @@ from gscli.models import build_scale_model, load_config, load_mnist_scale, train
 from gscli.scale import resample
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "scale-mnist.toml"
-PAPER = {"fourier": (0.984, None), "cnn": (0.943, None)}  # DESIGN §7: 5000 training images (accuracy)
 
 
 class PlainCNN(nn.Module):

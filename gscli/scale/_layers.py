@@ -267,8 +267,8 @@ def _dft_matrix(kind: str, size: int, band: int, dtype: torch.dtype, device: tor
 
 
 def _downscale_matmul(spectrum: Tensor, size: int, r: int) -> Tensor:
-    """irfft2 of the band |k| <= h(r) of an rfft2 spectrum of the grid ``size``, on the grid r (2 GEMMs)."""
-    h = band_limit(r)
+    """irfft2 of the band |k| <= h(min(size, r)) of an rfft2 spectrum of the grid ``size``, on the grid r."""
+    h = band_limit(min(size, r))
     lead = spectrum.shape[:-2]
     block = torch.cat([spectrum[..., : h + 1, : h + 1], spectrum[..., size - h:, : h + 1]], dim=-2)
     real = torch.float64 if spectrum.dtype == torch.complex128 else torch.float32
