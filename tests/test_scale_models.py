@@ -42,11 +42,24 @@ def test_config_domain_and_stages():
     ({"max_size": 4}, "max_size 4 is below min_size 8"),
     ({"colour": 1}, "unknown key 'colour'"),
     ({"readout": 9}, "readout 9 exceeds the last stage's smallest output size"),
+    ({"max_size": 5000}, "max_size must be at most 4096, got 5000"),
+    ({"max_size": 2000, "stages": [{"channels": 4096}]}, "GiB is available: reduce max_size, channels or batch_size"),
 ])
 def test_config_errors(change, match):
     with pytest.raises(ConfigError, match=re.escape(match)) as info:
         parse_config({**SMALL, **change})
     assert "\n" not in str(info.value)
+
+
+def test_memory_estimate_counts_every_resolution():
+    from gscli.models._scale import check_scale_memory, estimate_scale_memory
+
+    cfg = parse_config({"kind": "scale", "min_size": 5, "max_size": 9, "stages": [{"channels": 2}]})
+    # input 2*9^2; stage: 4*9^2 + 4*(5^2 + 7^2 + 9^2) per channel and image (rings 0-2 at 5, 3 at 7, 4 at 9)
+    assert estimate_scale_memory(cfg, batch=3) == 4 * 3 * (2 * 81 + 2 * (4 * 81 + 4 * (25 + 49 + 81)))
+    check_scale_memory(cfg, 3, available=10**6)
+    with pytest.raises(ConfigError, match="needs about"):
+        check_scale_memory(cfg, 3, available=1000)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

@@ -42,6 +42,8 @@ __all__ = [
     "ScaleModelConfig",
     "ScaleStageConfig",
     "build_scale_model",
+    "check_scale_memory",
+    "estimate_scale_memory",
     "load_mnist_scale",
     "parse_scale_config",
     "scale_batches",
@@ -228,6 +230,8 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"model: stage names must be unique, {', '.join(map(repr, duplicates))} repeats")
+    if max_size > MAX_SIZE:
+        raise ConfigError(f"model: max_size must be at most {MAX_SIZE}, got {max_size}")
     readout = _int(data, "readout", 1, "model")
     training = data.get("training", {})
     if not isinstance(training, Mapping):
@@ -254,6 +258,7 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
                           f"{', '.join(map(str, domain)) or 'none'}")
     if readout > min(config.stage_sizes(min_size)[-1] // stages[-1].pool, min_size):
         raise ConfigError(f"model: readout {readout} exceeds the last stage's smallest output size")
+    check_scale_memory(config, max(train.batch_size, 64))
     if "eval_sizes" in data:
         sizes = data["eval_sizes"]
         if not isinstance(sizes, list) or not sizes or not all(isinstance(s, int) and not isinstance(s, bool)
@@ -264,6 +269,41 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
             raise ConfigError(f"model: eval_sizes {bad} are not in the model's domain: {', '.join(map(str, domain))}")
         config = replace(config, eval_sizes=tuple(sorted(set(sizes))))
     return config
+
+
+#: Largest image side a scale model may declare (as for grid operators).
+MAX_SIZE = 4096
+
+
+def estimate_scale_memory(config: ScaleModelConfig, batch: int, itemsize: int = 4) -> int:
+    """Bytes a forward and backward pass of ``batch`` images at ``max_size`` needs (an upper estimate).
+
+    Per stage: the convolution's output and spectra (4 maps of channels x side^2), and inside the
+    activation, for every resolution r it evaluates, the downscaled input, the activation and their
+    spectra kept for the backward pass (4 maps of channels x r^2).
+    """
+    total, side = 2 * batch * config.in_channels * config.max_size**2, config.max_size
+    for stage, base in zip(config.stages, config.bases()):
+        act = ScaleEqActivation(torch.relu, base, pool=stage.pool, increment=stage.increment)
+        work = 4 * side**2 + 4 * sum(r**2 for r, _ in act.resolutions(side))
+        total += batch * stage.channels * work
+        side //= stage.pool
+    return total * itemsize
+
+
+def check_scale_memory(config: ScaleModelConfig, batch: int, available: int | None = None) -> None:
+    """Refuse, before anything is allocated, a scale model whose estimate exceeds the memory available."""
+    if available is None:
+        from gscli.build import available_memory
+
+        available = available_memory()
+    if available is None:
+        return
+    need = estimate_scale_memory(config, batch)
+    if need > available:
+        raise ConfigError(f"model: needs about {need / 2**30:.1f} GiB (float32, {batch} images at max_size "
+                          f"{config.max_size}), only {available / 2**30:.1f} GiB is available: reduce max_size, "
+                          "channels or batch_size, or use pool / increment")
 
 
 # -- the model -------------------------------------------------------------------------------------
