@@ -41,6 +41,11 @@ def resample_matrix(n: int, m: int) -> np.ndarray:
     ``D[i, j] = (1/n) (1 + 2 Σ_{k=1}^{h(m)} cos 2πk (i/m − j/n))``; for ``m > n`` the upscaling
     U_{n→m} = (m/n) D_{m→n}ᵀ (zero-padding the spectrum). Both keep the odd band |k| <= h(min(n, m)).
 
+    For m | n this is gscli's group operator C_n → C_m (``gscli.build.build_operator``) for odd m;
+    for even m the group operator also keeps the cosine at frequency m/2 (it needs rank m to
+    reconstruct from m samples), and the two differ by exactly the rows on C_m of the rank-1
+    projector onto that cosine.
+
     Parameters
     ----------
     n, m : int
