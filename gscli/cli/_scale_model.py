@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gscli.cli._common import print_json, stderr_console, stdout_console
-from gscli.errors import CheckError
+from gscli.errors import CheckError, shorten
 
 
 def _given(name: str) -> bool:
@@ -64,7 +64,7 @@ def eval_scale_model(config, weights: str, variants: str, images: int, seed: int
         chosen = [v.strip() for v in variants.split(",") if v.strip()]
         bad = [v for v in chosen if v not in SCALE_VARIANTS]
         if bad or not chosen or len(set(chosen)) != len(chosen):
-            raise click.BadParameter(f"{variants!r}: scale models take distinct names among "
+            raise click.BadParameter(f"{shorten(variants)}: scale models take distinct names among "
                                      f"{', '.join(SCALE_VARIANTS)}", param_hint="--variants")
     else:
         chosen = list(SCALE_VARIANTS)
