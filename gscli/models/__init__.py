@@ -10,6 +10,10 @@
 ``(batch, 1, 17, 17)`` images), and ``propagate_errors(config)`` the error analysis behind
 ``gscli eval-model``. Configurations and their validation need no escnn; building models needs
 escnn (``pip install 'gscli[build]'``), the digits data scikit-learn (``pip install 'gscli[data]'``).
+
+A configuration with ``kind = "scale"`` describes a scale-equivariant Fourier model instead
+(:class:`ScaleModelConfig`, built by ``build_scale_model``, trained by ``train_scale``, analysed by
+``scale_errors``; torch only, no escnn).
 """
 
 from gscli.models._config import (
@@ -27,6 +31,7 @@ from gscli.models._config import (
 )
 
 __all__ = [
+    "SCALE_VARIANTS",
     "VARIANTS",
     "Block",
     "ConfigError",
@@ -49,6 +54,13 @@ __all__ = [
     "prediction_invariance",
     "propagate_errors",
     "resolve_operators",
+    "ScaleCNN",
+    "ScaleErrorReport",
+    "ScaleModelConfig",
+    "build_scale_model",
+    "load_mnist_scale",
+    "scale_errors",
+    "train_scale",
     "subgroup_types",
     "train",
 ]
@@ -59,6 +71,10 @@ _LAZY = {  # escnn-, torch- or matplotlib-backed names load on first use (import
     "propagate_errors": "_analysis", "ErrorReport": "_analysis", "grid_transforms": "_analysis",
     "prediction_invariance": "_analysis", "plot_errors": "_plot", "load_digits": "_data", "train": "_train",
     "load_dataset": "_data", "load_mnist": "_data",
+    # scale-equivariant Fourier models (kind = "scale")
+    "SCALE_VARIANTS": "_scale", "ScaleCNN": "_scale", "ScaleModelConfig": "_scale",
+    "build_scale_model": "_scale", "train_scale": "_scale", "load_mnist_scale": "_scale",
+    "scale_errors": "_scale_eval", "ScaleErrorReport": "_scale_eval",
 }
 
 

@@ -24,10 +24,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gscli.errors import GscliError, SpecError, SubgroupError
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
+
+if TYPE_CHECKING:
+    from gscli.models._scale import ScaleModelConfig
 
 __all__ = [
     "VARIANTS",
@@ -56,6 +59,7 @@ VARIANTS = ("antialiased", "plain", "none")
 VOXEL_SUBGROUPS = {"Oh": ("O", "D4", "C4", "D2", "C2", "C1"), "O": ("D4", "C4", "D2", "C2", "C1")}
 
 _MODEL_KEYS = {
+    "kind": "gcnn (this model kind, the default) or scale (scale-equivariant Fourier models)",
     "name": "a label for tables and plots (default: the file name)",
     "group": "the group G of the lifting convolution: C<N> or D<N>",
     "image_size": "side of the square input images, odd (e.g. 17 or 33)",
@@ -187,7 +191,7 @@ class ModelConfig:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path) -> ModelConfig:
+def load_config(path: str | Path) -> ModelConfig | ScaleModelConfig:
     """Read and validate a ``.json`` or ``.toml`` model configuration.
 
     Raises
@@ -370,7 +374,7 @@ def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[
     return StageConfig(name, channels, kernel, stride, subgroup, rate), after, (side - 1) // stride + 1
 
 
-def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelConfig:
+def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelConfig | ScaleModelConfig:
     """Validate a configuration mapping (what ``json.load`` / ``tomllib.load`` return).
 
     >>> cfg = parse_config({"group": "C4", "image_size": 9,
@@ -385,6 +389,13 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a model configuration is a table/object, got {type(data).__name__}")
+    kind = data.get("kind", "gcnn")
+    if kind == "scale":  # scale-equivariant Fourier models (gscli.models._scale)
+        from gscli.models._scale import parse_scale_config
+
+        return parse_scale_config(data, default_name)
+    if kind != "gcnn":
+        raise ConfigError(f"model: kind must be one of gcnn, scale, got {kind!r}")
     _unknown(data, _MODEL_KEYS, "model")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:

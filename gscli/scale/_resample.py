@@ -13,12 +13,14 @@ cannot both be represented, and keeping half of it breaks the semigroup and scal
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
 from gscli.errors import InputError
 
-__all__ = ["band_limit", "resample_matrix", "resample"]
+__all__ = ["band_limit", "resample_matrix", "resample", "resize_spectrum"]
 
 
 def band_limit(size: int) -> int:
@@ -38,6 +40,11 @@ def resample_matrix(n: int, m: int) -> np.ndarray:
     For ``m <= n`` it is the ideal downscaling D_{n→m}:
     ``D[i, j] = (1/n) (1 + 2 Σ_{k=1}^{h(m)} cos 2πk (i/m − j/n))``; for ``m > n`` the upscaling
     U_{n→m} = (m/n) D_{m→n}ᵀ (zero-padding the spectrum). Both keep the odd band |k| <= h(min(n, m)).
+
+    For m | n this is gscli's group operator C_n → C_m (``gscli.build.build_operator``) for odd m;
+    for even m the group operator also keeps the cosine at frequency m/2 (it needs rank m to
+    reconstruct from m samples), and the two differ by exactly the rows on C_m of the rank-1
+    projector onto that cosine.
 
     Parameters
     ----------
@@ -101,23 +108,43 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
     else:
         spatial = x.dim() - 2
         if not 1 <= spatial <= 3:
-            raise InputError(f"an int size needs x of shape (batch, channels, *spatial) with 1 to 3 spatial dims, got {tuple(x.shape)}")
+            raise InputError("an int size needs x of shape (batch, channels, *spatial) with 1 to 3 spatial dims, "
+                             f"got {tuple(x.shape)}")
         sizes = (_check_size("size", size),) * spatial
     dims = tuple(range(x.dim() - len(sizes), x.dim()))
     if tuple(x.shape[d] for d in dims) == sizes and all(s % 2 for s in sizes):
         return x  # the odd band of an odd size is everything: the identity
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     spectrum = torch.fft.rfftn(work, dim=dims, norm="forward")
-    for axis, (d, m) in enumerate(zip(dims, sizes)):
-        n = x.shape[d]
-        h = band_limit(min(n, m))
-        last = axis == len(dims) - 1
-        src = torch.arange(0, h + 1, device=x.device) if last else _band_index(n, h, x.device)
-        dst_size = m // 2 + 1 if last else m
-        dst = torch.arange(0, h + 1, device=x.device) if last else _band_index(m, h, x.device)
-        band = spectrum.index_select(d, src)
-        shape = list(band.shape)
-        shape[d] = dst_size
-        spectrum = band.new_zeros(shape).index_copy(d, dst, band)
+    spectrum = resize_spectrum(spectrum, tuple(x.shape[d] for d in dims), sizes)
     out = torch.fft.irfftn(spectrum, s=sizes, dim=dims, norm="forward")
     return out.to(x.dtype)
+
+
+def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: tuple[int, ...]) -> torch.Tensor:
+    """Move an ``rfftn`` spectrum (forward norm) of the grid ``sizes`` to the grid ``new_sizes``.
+
+    The last ``len(sizes)`` dimensions of ``spectrum`` are the transformed ones (the last one halved,
+    as ``rfftn`` returns it). Frequencies |k_i| <= h(min(sizes[i], new_sizes[i])) are kept, the rest of
+    the new spectrum is zero: ``irfftn(resize_spectrum(rfftn(x), n, m), s=m)`` is :func:`resample`.
+    One zero tensor and one copy per block of kept frequencies (2^(d-1) blocks: low and high halves).
+    """
+    sizes, new_sizes = tuple(sizes), tuple(new_sizes)
+    lead = spectrum.shape[: spectrum.dim() - len(sizes)]
+    bands = [band_limit(min(n, m)) for n, m in zip(sizes, new_sizes)]
+    if sizes == new_sizes and all(n % 2 for n in sizes):
+        return spectrum
+    shape = lead + tuple(new_sizes[:-1]) + (new_sizes[-1] // 2 + 1,)
+    out = spectrum.new_zeros(shape)
+    per_axis = []
+    for n, m, h in zip(sizes[:-1], new_sizes[:-1], bands[:-1]):
+        blocks = [(slice(0, h + 1), slice(0, h + 1))]
+        if h:
+            blocks.append((slice(n - h, n), slice(m - h, m)))
+        per_axis.append(blocks)
+    last = (slice(0, bands[-1] + 1),)
+    for combination in itertools.product(*per_axis):
+        source = (Ellipsis,) + tuple(src for src, _ in combination) + last
+        target = (Ellipsis,) + tuple(dst for _, dst in combination) + last
+        out[target] = spectrum[source]
+    return out

@@ -1,0 +1,186 @@
+"""Scale models (kind = "scale"): configuration, exact equivariance of every layer, training helpers, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gscli.cli import main
+from gscli.models import ConfigError, build_scale_model, load_config, parse_config
+from gscli.models._scale import scale_batches, train_scale
+from gscli.models._scale_eval import TOLERANCE, scale_errors, variant_errors
+from gscli.scale import ScaleEqActivation, resample
+
+SMALL = {"kind": "scale", "name": "small", "min_size": 8, "max_size": 20, "norm": "instance",
+         "stages": [{"name": "a", "channels": 3, "global_modes": 20, "local_size": 5},
+                    {"name": "b", "channels": 4, "global_modes": 12, "local_size": 3, "pool": 2},
+                    {"name": "c", "channels": 4, "increment": 2}]}
+
+
+def test_config_domain_and_stages():
+    cfg = parse_config(SMALL)
+    assert cfg.kind == "scale" and cfg.bases() == [8, 8, 4]
+    # stage b pools by 2 (even sizes); stage c sees n/2 on the ladder 4, 6, 8, ... (increment 2)
+    assert cfg.domain() == [8, 12, 16, 20]
+    assert cfg.stage_sizes(16) == [16, 16, 8] and cfg.sizes() == cfg.domain()
+    assert parse_config({**SMALL, "eval_sizes": [20, 8]}).sizes() == [8, 20]
+    assert load_config(Path(__file__).parents[1] / "configs" / "scale-mnist.toml").domain() == list(range(8, 29))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"stages": [{"channels": 2, "pool": 3}]}, "stage 0 ('stage0'): pool 3 needs the stage's smallest input size 8"),
+    ({"max_size": 21, "stages": [{"channels": 2, "pool": 2}]}, "max_size 21 is not on every stage's ladder"),
+    ({"eval_sizes": [9]}, "eval_sizes [9] are not in the model's domain: 8, 12, 16, 20"),
+    ({"activation": "swish"}, "activation must be one of relu, gelu, tanh, sigmoid, softplus, got 'swish'"),
+    ({"stages": [{"channels": 2, "local_size": 4}]}, "local_size must be odd and <= global_modes 20, got 4"),
+    ({"kind": "scales"}, "kind must be one of gcnn, scale, got 'scales'"),
+    ({"max_size": 4}, "max_size 4 is below min_size 8"),
+    ({"colour": 1}, "unknown key 'colour'"),
+    ({"readout": 9}, "readout 9 exceeds the last stage's smallest output size"),
+    ({"max_size": 5000}, "max_size must be at most 4096, got 5000"),
+    ({"max_size": 2000, "stages": [{"channels": 4096}]}, "GiB is available: reduce max_size, channels or batch_size"),
+])
+def test_config_errors(change, match):
+    with pytest.raises(ConfigError, match=re.escape(match)) as info:
+        parse_config({**SMALL, **change})
+    assert "\n" not in str(info.value)
+
+
+def test_memory_estimate_counts_every_resolution():
+    from gscli.models._scale import check_scale_memory, estimate_scale_memory
+
+    cfg = parse_config({"kind": "scale", "min_size": 5, "max_size": 9, "stages": [{"channels": 2}]})
+    # input 2*9^2; stage: 4*9^2 + 4*(5^2 + 7^2 + 9^2) per channel and image (rings 0-2 at 5, 3 at 7, 4 at 9)
+    assert estimate_scale_memory(cfg, batch=3) == 4 * 3 * (2 * 81 + 2 * (4 * 81 + 4 * (25 + 49 + 81)))
+    check_scale_memory(cfg, 3, available=10**6)
+    with pytest.raises(ConfigError, match="needs about"):
+        check_scale_memory(cfg, 3, available=1000)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_every_layer_of_the_model_is_exactly_equivariant(dtype):
+    cfg = parse_config(SMALL)
+    x = torch.randn(3, 1, 20, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    exact = variant_errors(build_scale_model(cfg, seed=3), x, cfg.domain(), dtype, TOLERANCE[dtype])
+    names = [layer.name for layer in exact.layers]
+    assert names == ["a.conv", "a.act", "b.conv", "b.act", "c.conv", "c.act", "readout", "logits"]
+    assert exact.ok and exact.worst < TOLERANCE[dtype] and exact.consistency == 1.0
+    assert all(set(layer.errors) == {8, 12, 16, 20} for layer in exact.layers)
+    # the same weights with the activations applied in space: the ablation is far from equivariant
+    plain = variant_errors(build_scale_model(cfg, variant="pointwise", seed=3), x, cfg.domain(), dtype, 0.0)
+    assert plain.parameters == exact.parameters
+    assert plain.layers[1].errors[12] > 1e-2 and plain.layers[-1].errors[8] > 1e-3
+
+
+def test_model_logits_invariant_directly():
+    """Independent of the analysis code: logits of an image and of its ideal downscalings agree."""
+    cfg = parse_config(SMALL)
+    model = build_scale_model(cfg, seed=0).double().eval()
+    x = torch.randn(2, 1, 20, 20, dtype=torch.float64)
+    with torch.no_grad():
+        full = model(x)
+        for m in (16, 12, 8):
+            assert (model(resample(x, m)) - full).abs().max() / full.abs().max() < 1e-12
+    with pytest.raises(Exception, match="not on the ladder"):
+        model(resample(x, 10))  # 10 / 2 = 5 is off stage c's ladder 4, 6, 8, ...
+
+
+def test_build_is_seeded_and_uses_the_layers():
+    cfg = parse_config(SMALL)
+    a, b = build_scale_model(cfg, seed=5), build_scale_model(cfg, seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.convs[0].weight, build_scale_model(cfg, seed=6).convs[0].weight)
+    assert isinstance(a.activations[1], ScaleEqActivation) and a.activations[1].pool == 2
+    assert a.activations[2].increment == 2 and a.activations[2].base_size == 4
+
+
+def test_scale_batches_one_size_per_batch_and_circular_shifts():
+    images = torch.randn(10, 1, 20, 20)
+    labels = torch.arange(10)
+    generator = torch.Generator().manual_seed(0)
+    seen = set()
+    for x, y in scale_batches(images, labels, [8, 12, 16], 4, generator, shift=0.25):
+        size = x.shape[-1]
+        seen.add(size)
+        assert x.shape[-2:] == (size, size) and size in (8, 12, 16)
+        for image, label in zip(x, y):  # each image is a circular shift (<= 25%) of its resampled original
+            reference = resample(images[label][None], size)[0]
+            limit = int(0.25 * size)
+            assert any(torch.allclose(torch.roll(reference, (a, b), (-2, -1)), image, atol=1e-6)
+                       for a in range(-limit, limit + 1) for b in range(-limit, limit + 1))
+    assert len(seen) > 1
+
+
+def test_train_scale_runs_and_learns_something():
+    cfg = parse_config({**SMALL, "training": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2}})
+    model = build_scale_model(cfg, seed=0)
+    before = model.head.weight.detach().clone()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(32, 1, 20, 20, generator=generator)
+    labels = (images.mean(dim=(1, 2, 3)) > images.mean()).long()
+    result = train_scale(model, images, labels, cfg.training, cfg.domain())
+    assert len(result.losses) == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.steps == 8 and not torch.equal(before, model.head.weight) and not model.training
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+def _write(tmp_path: Path, config: dict, name: str = "scale.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_cli_json_and_plot(tmp_path: Path):
+    path = _write(tmp_path, SMALL)
+    plot = tmp_path / "scale.png"
+    result = CliRunner().invoke(main, ["eval-model", str(path), "--images", "3", "--plot", str(plot), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["kind"] == "scale" and document["ok"] is True and document["sizes"] == [8, 12, 16, 20]
+    assert [(v["variant"], v["dtype"]) for v in document["variants"]] == [
+        ("exact", "float64"), ("exact", "float32"), ("pointwise", "float64"), ("pointwise", "float32")]
+    exact64, _, plain64, _ = document["variants"]
+    assert exact64["max"] < 1e-12 and plain64["max"] > 1e-2
+    assert [layer["name"] for layer in exact64["layers"]][-2:] == ["readout", "logits"]
+    assert set(exact64["layers"][0]["errors"]) == {"8", "12", "16", "20"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_table_and_options(tmp_path: Path):
+    path = _write(tmp_path, SMALL)
+    result = CliRunner().invoke(main, ["eval-model", str(path), "--images", "2", "--variants", "exact",
+                                       "--dtype", "float64"])
+    assert result.exit_code == 0, result.output
+    assert "small: scale model, 2 images" in result.stdout and "b.act" in result.stdout
+    assert "float32" not in result.stdout.split("sizes")[1] and "pointwise" not in result.stdout
+
+
+def test_cli_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = _write(tmp_path, SMALL)
+    result = CliRunner().invoke(main, ["eval-model", str(path), "--variants", "antialiased"])
+    assert result.exit_code == 2 and "scale models take distinct names among exact, pointwise" in result.output
+    bad = _write(tmp_path, {**SMALL, "eval_sizes": [10]}, "bad.json")
+    result = CliRunner().invoke(main, ["eval-model", str(bad)])
+    assert result.exit_code == 2 and "eval_sizes [10] are not in the model's domain: 8, 12, 16, 20" in result.output
+    from gscli.models import _scale_eval
+
+    monkeypatch.setitem(_scale_eval.TOLERANCE, torch.float64, 0.0)
+    result = CliRunner().invoke(main, ["eval-model", str(path), "--images", "2", "--dtype", "float64",
+                                       "--variants", "exact", "--json"])
+    assert result.exit_code == 1
+    assert "Error: scale equivariance fails where theory says it is exact: exact float64: max error" in result.output
+
+
+def test_scale_errors_with_given_data_and_bad_shape():
+    cfg = parse_config(SMALL)
+    data = torch.randn(2, 1, 20, 20)
+    report = scale_errors(cfg, variants=["exact"], dtypes=[torch.float64], data=data)
+    assert report.ok and report.data == "given images" and report.images == 2
+    with pytest.raises(ConfigError, match=re.escape("data must have shape (n, 1, 20, 20), got (2, 1, 16, 16)")):
+        scale_errors(cfg, data=torch.randn(2, 1, 16, 16))
