@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from gscli import __version__
+from gscli.catalog import FOLDER as SHIPPED_FOLDER
+from gscli.catalog import read_catalog
 from gscli.checks import Check, check_operator, failed
 from gscli.errors import CheckError, FormatError, SizeError, StoreError, SubgroupError
 from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
@@ -308,6 +310,8 @@ def _check_folder(folder: Path) -> None:
         raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
     if not folder.is_dir():
         raise StoreError(f"output {str(folder)!r} is not a folder; pass a folder with --out")
+    if folder.resolve() == SHIPPED_FOLDER:
+        raise StoreError(f"output folder {str(folder)!r} holds the catalog shipped with gscli, which is read-only; pass another --out")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"output folder {str(folder)!r} is not writable; pass another --out")
 
@@ -373,29 +377,6 @@ def build(
     op = build_operator(group, rate, subgroup)
     with write_lock(operator_path(op.spec, folder)):
         return _write(op, folder, force, start)
-
-
-def read_catalog(path: Path | str) -> list[OperatorSpec]:
-    """Parse a catalog file: one ``G>H`` spec per line; ``#`` starts a comment; blank lines are ignored."""
-    from gscli.errors import SpecError
-
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise StoreError(f"catalog {str(path)!r} not found; give operators explicitly (gscli build GROUP ...) or pass --catalog FILE") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoreError(f"catalog {str(path)!r} cannot be read: {exc}") from None
-    specs = []
-    for number, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            specs.append(OperatorSpec.parse(text))
-        except SpecError as exc:
-            raise SpecError(f"{path}:{number}: {exc}") from None
-    return specs
 
 
 def build_catalog(

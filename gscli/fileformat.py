@@ -42,6 +42,7 @@ Format 1 (before this layout) had no user block; such files are refused with a m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -538,6 +539,24 @@ def _read_hdf5(image: bytes, where: str) -> tuple[dict[str, np.ndarray], dict[st
     return arrays, attrs
 
 
+def _reinstall_hint(read: Callable[..., OperatorData]) -> Callable[..., OperatorData]:
+    """A refused file that ships with gscli (a broken install) names the command that restores it."""
+
+    @functools.wraps(read)
+    def reader(path: str | os.PathLike, *args: Any, **kwargs: Any) -> OperatorData:
+        try:
+            return read(path, *args, **kwargs)
+        except FormatError as exc:
+            from gscli.catalog import is_shipped, reinstall_command
+
+            if is_shipped(path):
+                raise FormatError(f"{exc}; this file ships with gscli: reinstall it with: {reinstall_command()}") from None
+            raise
+
+    return reader
+
+
+@_reinstall_hint
 def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
     """Read and verify an operator file.
 

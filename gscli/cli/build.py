@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from gscli.build import BuildResult, build, build_catalog, read_catalog
+from gscli.build import BuildResult, build, build_catalog
+from gscli.catalog import CATALOG, read_catalog
 from gscli.cli import main
 from gscli.cli._common import (
     json_option,
@@ -42,7 +43,7 @@ def _results_table(results: list[BuildResult]) -> Table:
               help="Subgroup type, e.g. D6, C12, T, O, D4h. Needed when several types have the same rate.")
 @out_option
 @click.option("--catalog", "catalog", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt, else operators/catalog.txt].")
+              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt, else the catalog shipped with gscli].")
 @click.option("--force", is_flag=True, help="Rebuild and replace files that exist, even up-to-date ones.")
 @json_option
 @click.pass_context
@@ -54,8 +55,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     least-aliasing subgroup of index R is chosen (smallest tr(P L); ties: type name, then element
     indices). GROUP may also be written G>H (e.g. 'D12>D6', quoted) or G-H (D12-D6).
 
-    Without GROUP, every operator of the catalog (OUT/catalog.txt, else operators/catalog.txt) is
-    built; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
+    Without GROUP, every operator of the catalog (OUT/catalog.txt, else the default catalog that
+    ships with gscli) is built into OUT; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
     Laplacian grading, FFT for cyclic groups) before it is written: a failure writes nothing and
     exits with status 1.
 
@@ -101,10 +102,9 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
 
 
 def _default_catalog(folder: Path) -> Path:
-    """OUT/catalog.txt if there is one, else the project's operators/catalog.txt (building it elsewhere)."""
+    """OUT/catalog.txt if there is one, else the default catalog shipped with gscli."""
     own = folder / "catalog.txt"
-    shipped = Path("operators") / "catalog.txt"
-    return own if own.exists() or not shipped.exists() else shipped
+    return own if own.exists() else CATALOG
 
 
 class _null:
