@@ -45,7 +45,7 @@ import torch
 from gscli.models import VARIANTS, load_config
 from gscli.models._analysis import grid_transforms, prediction_invariance, propagate_errors
 from gscli.models._builder import build_model
-from gscli.models._data import load_digits, random_rotations, rotate
+from gscli.models._data import load_dataset, random_rotations, rotate
 from gscli.models._train import accuracy, predict, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def seed_sweep(config: Any, seeds: int, images: int, store: str | None) -> dict[
 def train_variant(config: Any, variant: str, store: str | None) -> dict[str, Any]:
     """Train one variant with ``config.training`` (its seed picks weights, split and angles); measure it."""
     settings = config.training
-    train_set, test_set = load_digits(config.image_size, settings.test_size, settings.seed)
+    train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
     rotated = random_rotations(test_set.images, torch.Generator().manual_seed(settings.seed + 1))
     model = build_model(config, variant, store=store, seed=settings.seed)
     result = train(model, train_set, settings)

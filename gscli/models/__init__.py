@@ -37,7 +37,9 @@ __all__ = [
     "build_model",
     "grid_transforms",
     "load_config",
+    "load_dataset",
     "load_digits",
+    "load_mnist",
     "parse_config",
     "plot_errors",
     "prediction_invariance",
@@ -52,6 +54,7 @@ _LAZY = {  # escnn-, torch- or matplotlib-backed names load on first use (import
     "GroupCNN": "_builder", "build_model": "_builder", "Block": "_builder", "Traced": "_builder",
     "propagate_errors": "_analysis", "ErrorReport": "_analysis", "grid_transforms": "_analysis",
     "prediction_invariance": "_analysis", "plot_errors": "_plot", "load_digits": "_data", "train": "_train",
+    "load_dataset": "_data", "load_mnist": "_data",
 }
 
 

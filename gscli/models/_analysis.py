@@ -33,7 +33,7 @@ from torch import Tensor
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig
-from gscli.models._data import load_digits, random_rotations
+from gscli.models._data import load_dataset, random_rotations
 from gscli.models._train import accuracy, predict, train
 
 __all__ = [
@@ -320,7 +320,7 @@ def propagate_errors(
         raise ConfigError(f"{config.name}: the digits are 8x8 and are resized up; image_size must be >= 9, "
                           f"got {config.image_size}")
     settings = config.training
-    train_set, test_set = load_digits(config.image_size, settings.test_size, settings.seed)
+    train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
     if not 0 < images <= len(test_set):
         raise ConfigError(f"images must lie in 1..{len(test_set)}, got {images}")
     batch = test_set.images[:images]

@@ -72,7 +72,9 @@ _TRAINING_KEYS = {
     "weight_decay": "Adam weight decay (default 0)",
     "seed": "seed of weights, data split and augmentation (default 0)",
     "test_size": "digits held out for testing (default 500)",
+    "dataset": "digits (scikit-learn's 8x8, resized) | mnist (5000 real 28x28 digits, zero-padded; image_size >= 29)",
 }
+_DATASETS = ("digits", "mnist")
 
 
 class ConfigError(GscliError, ValueError):
@@ -120,10 +122,12 @@ class TrainingConfig:
     weight_decay: float = 0.0
     seed: int = 0
     test_size: int = 500
+    dataset: str = "digits"
 
     def as_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "weight_decay": self.weight_decay, "seed": self.seed, "test_size": self.test_size}
+                "weight_decay": self.weight_decay, "seed": self.seed, "test_size": self.test_size,
+                "dataset": self.dataset}
 
 
 @dataclass(frozen=True)
@@ -377,6 +381,11 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     if not isinstance(training, Mapping):
         raise ConfigError(f"training: a table/object with keys {', '.join(_TRAINING_KEYS)}, got {training!r}")
     _unknown(training, _TRAINING_KEYS, "training")
+    dataset = training.get("dataset", "digits")
+    if dataset not in _DATASETS:
+        raise ConfigError(f"training: dataset must be one of {', '.join(_DATASETS)}, got {dataset!r:.80}")
+    if dataset == "mnist" and size < 29:
+        raise ConfigError(f"training: dataset 'mnist' (28x28 digits, zero-padded) needs image_size >= 29, got {size}")
     train = TrainingConfig(
         epochs=_int(training, "epochs", 6, "training"),
         batch_size=_int(training, "batch_size", 64, "training"),
@@ -384,6 +393,7 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
         weight_decay=_float(training, "weight_decay", 0.0, "training", positive=False),
         seed=_int(training, "seed", 0, "training", minimum=0),
         test_size=_int(training, "test_size", 500, "training"),
+        dataset=dataset,
     )
     return ModelConfig(
         name=name, group=group, stages=tuple(stages), image_size=size,
