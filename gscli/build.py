@@ -27,7 +27,7 @@ from gscli.errors import CheckError, FormatError, SizeError, StoreError, Subgrou
 from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
 from gscli.groups import FiniteGroup, Subgroup
 from gscli.solver import BAND_TOL, RANK_TOL, Solution, laplacian, solve
-from gscli.specs import MAX_GROUP_ORDER, GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.specs import MAX_GROUP_ORDER, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
 from gscli.store import operator_path, write_lock
 
 __all__ = [
@@ -380,17 +380,25 @@ def build(
 
 
 def build_catalog(
-    specs: Iterable[OperatorSpec],
+    specs: Iterable[OperatorSpec | GridOperatorSpec],
     out: Path | str = "operators",
     force: bool = False,
-    progress: Callable[[OperatorSpec, BuildResult | None], None] | None = None,
-) -> list[BuildResult]:
-    """Build every operator of a catalog into ``out``; up-to-date files are kept unless ``force``."""
-    results = []
+    progress: Callable[[Any, Any], None] | None = None,
+) -> list[Any]:
+    """Build every operator of a catalog into ``out``; up-to-date files are kept unless ``force``.
+
+    Group operators give :class:`BuildResult`, grid operators :class:`gscli.scale.GridBuildResult`.
+    """
+    results: list[Any] = []
     for spec in specs:
         if progress is not None:
             progress(spec, None)
-        result = build(spec.group, None, spec.subgroup, out=out, force=force)
+        if isinstance(spec, GridOperatorSpec):
+            from gscli.scale._grid import build_grid
+
+            result: Any = build_grid(spec, out=out, force=force)
+        else:
+            result = build(spec.group, None, spec.subgroup, out=out, force=force)
         results.append(result)
         if progress is not None:
             progress(spec, result)

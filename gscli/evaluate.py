@@ -601,6 +601,8 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: ``"group"`` or ``"grid"`` (a resolution change on image grids, :mod:`gscli.scale`).
+    kind: str = "group"
 
     @property
     def passed(self) -> bool:
@@ -618,6 +620,7 @@ class EvalReport:
         return {
             "file": str(self.path),
             "operator": self.operator,
+            "kind": self.kind,
             "passed": self.passed,
             "error": self.error,
             "checks": [c.as_dict() for c in self.checks],
@@ -639,6 +642,12 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
         data = read_operator(path)
     except FormatError as exc:
         return EvalReport(path, None, error=f"unreadable: {exc}", seconds=time.perf_counter() - start)
+    if data.kind == "grid":  # a resolution change on image grids: gscli.scale owns its checks
+        from gscli.scale._grid import evaluate_grid
+
+        report = evaluate_grid(data, signals and images, seed)
+        report.seconds = time.perf_counter() - start
+        return report
     report = EvalReport(path, str(data.spec))
     report.checks = check_file(data, seed)
     if signals:

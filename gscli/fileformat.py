@@ -38,6 +38,22 @@ unpickled: strings are data, spec strings go through the same strict parser as u
 attributes through :func:`json.loads` only.
 
 Format 1 (before this layout) had no user block; such files are refused with a message to rebuild.
+
+**Kinds.** The root attribute ``kind`` names what the file holds and so which datasets and
+attributes it must have; a file without it is a group operator (``kind = "group"``, the layout
+above), so every group-operator file written before kinds existed still reads. ``kind = "grid"``
+is a resolution change on a periodic grid (docs/scale.md, ``Z28x28>Z20x20``): one HDF5 group per axis
+``a`` = 0 .. d-1, with N_a the fine and M_a the coarse size and h = ⌊(M_a − 1)/2⌋::
+
+    /axis<a>/downsample  (M_a, N_a) float64  D_{N→M}, the ideal downscaling (odd band |k| <= h)
+    /axis<a>/upsample    (N_a, M_a) float64  U_{M→N} = (N/M) D^T, zero-padding the spectrum
+    /axis<a>/projector   (N_a, N_a) float64  U D, the orthogonal projector onto the band
+    /axis<a>/frequencies (2h+1,)    int64    the kept signed frequencies -h .. h
+
+with the attributes ``format``, ``format_version``, ``kind``, ``operator`` (the spec, e.g.
+``Z28x28>Z20x20``), ``dims``, ``construction``, ``checks``, producer versions and ``checksum``.
+The d-dimensional operator is the Kronecker product of the per-axis ones (stored per axis: d N^2
+numbers instead of N^{2d}). A kind this gscli does not know is refused with a message to upgrade.
 """
 
 from __future__ import annotations
@@ -60,12 +76,14 @@ from typing import Any
 import numpy as np
 
 from gscli.errors import FormatError, GscliError, StoreError
-from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "HEADER_SIZE",
+    "KINDS",
+    "grid_dataset_names",
     "OperatorData",
     "write_operator",
     "read_operator",
@@ -115,6 +133,35 @@ _ATTR_TYPES = {
 }
 _JSON_ATTRS = ("checks", "escnn_subgroup_id")
 
+#: What an operator file can hold (root attribute ``kind``; absent means ``"group"``).
+KINDS = ("group", "grid")
+_ATTR_TYPES.update({"kind": _STR, "operator": _STR, "dims": _INT, "construction": _STR})
+_REQUIRED_GRID_ATTRS = ("format", "format_version", "kind", "operator", "dims", "construction", "checksum")
+_GRID_FIELDS: dict[str, Any] = {"downsample": "<f8", "upsample": "<f8", "projector": "<f8", "frequencies": "<i8"}
+
+
+def grid_dataset_names(dims: int) -> dict[str, Any]:
+    """Dataset name -> dtype of a grid-operator file with ``dims`` axes (``axis0/downsample``, ...)."""
+    return {f"axis{a}/{name}": dtype for a in range(dims) for name, dtype in _GRID_FIELDS.items()}
+
+
+def _kind_of(attrs: dict[str, Any], where: str) -> str:
+    kind = attrs.get("kind", "group")
+    if kind not in KINDS:
+        raise FormatError(f"{where}: holds an operator of kind {kind!r}, which this gscli does not know "
+                          f"(it reads {', '.join(KINDS)}); upgrade gscli (pip install -U gscli)")
+    return kind
+
+
+def _schema(kind: str, attrs: dict[str, Any], where: str) -> dict[str, tuple[Any, bool]]:
+    """Dataset name -> (dtype, required) for a file of ``kind``."""
+    if kind == "group":
+        return _DATASETS
+    dims = attrs.get("dims")
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 3:
+        raise FormatError(f"{where}: attribute 'dims' is {dims!r}, expected 1, 2 or 3")
+    return {name: (dtype, True) for name, dtype in grid_dataset_names(dims).items()}
+
 
 @dataclass(eq=False)
 class OperatorData:
@@ -138,8 +185,16 @@ class OperatorData:
         return self.arrays[name]
 
     @property
-    def spec(self) -> OperatorSpec:
-        """The operator ``G>H``, parsed from the ``group`` and ``subgroup`` attributes by the strict spec parser."""
+    def kind(self) -> str:
+        """``"group"`` (a group operator G>H) or ``"grid"`` (a resolution change Z<N>>Z<M>)."""
+        return str(self.attrs.get("kind", "group"))
+
+    @property
+    def spec(self) -> OperatorSpec | GridOperatorSpec:
+        """The operator, parsed by the strict spec parser: ``G>H`` from the ``group`` and ``subgroup``
+        attributes, or for a grid operator its ``operator`` attribute (``Z28x28>Z20x20``)."""
+        if self.kind == "grid":
+            return GridOperatorSpec.parse(self.attrs["operator"])
         return OperatorSpec(GroupSpec.parse(self.attrs["group"]), SubgroupSpec.parse(self.attrs["subgroup"]))
 
     @property
@@ -148,9 +203,9 @@ class OperatorData:
         return json.loads(self.attrs.get("checks", "[]"))
 
 
-def _canonical(name: str, array: np.ndarray) -> np.ndarray:
-    dtype = _DATASETS[name][0]
-    if name == "group_element_names":
+def _canonical(name: str, array: np.ndarray, schema: dict[str, tuple[Any, bool]] = _DATASETS) -> np.ndarray:
+    dtype = schema[name][0]
+    if dtype is None:
         return np.asarray([str(s) for s in array], dtype=object)
     return np.ascontiguousarray(array, dtype=dtype)
 
@@ -352,13 +407,15 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     """
     import h5py
 
-    unknown = set(arrays) - set(_DATASETS)
+    kind = _kind_of(attrs, f"cannot write {path}")
+    schema = _schema(kind, attrs, f"cannot write {path}")
+    unknown = set(arrays) - set(schema)
     if unknown:
-        raise FormatError(f"cannot write {path}: unknown datasets {sorted(unknown)}; known: {', '.join(_DATASETS)}")
-    missing = [name for name, (_, required) in _DATASETS.items() if required and name not in arrays]
+        raise FormatError(f"cannot write {path}: unknown datasets {sorted(unknown)}; known: {', '.join(schema)}")
+    missing = [name for name, (_, required) in schema.items() if required and name not in arrays]
     if missing:
         raise FormatError(f"cannot write {path}: missing datasets {', '.join(missing)}")
-    canonical = {name: _canonical(name, a) for name, a in arrays.items()}
+    canonical = {name: _canonical(name, a, schema) for name, a in arrays.items()}
     checksum = array_checksum(canonical)
     all_attrs = {
         **{key: _writable_attr(key, value) for key, value in attrs.items()},
@@ -368,7 +425,7 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
         "h5py_version": h5py.__version__,
         "checksum": checksum,
     }
-    absent = [key for key in _REQUIRED_ATTRS if key not in all_attrs]
+    absent = [key for key in (_REQUIRED_ATTRS if kind == "group" else _REQUIRED_GRID_ATTRS) if key not in all_attrs]
     if absent:
         raise FormatError(f"cannot write {path}: missing attributes {', '.join(absent)}")
     folder = Path(path).parent
@@ -513,12 +570,13 @@ def _read_hdf5(image: bytes, where: str) -> tuple[dict[str, np.ndarray], dict[st
             raise _upgrade(where, version)
         if version != FORMAT_VERSION:
             raise FormatError(f"{where}: format_version attribute {version} disagrees with the header ({FORMAT_VERSION})")
-        missing = [a for a in _REQUIRED_ATTRS if a not in attrs]
+        kind = _kind_of(attrs, where)
+        missing = [a for a in (_REQUIRED_ATTRS if kind == "group" else _REQUIRED_GRID_ATTRS) if a not in attrs]
         if missing:
             raise FormatError(f"{where}: missing attributes {', '.join(missing)}")
         _check_json(where, attrs)
         arrays: dict[str, np.ndarray] = {}
-        for name, (dtype, required) in _DATASETS.items():
+        for name, (dtype, required) in _schema(kind, attrs, where).items():
             if name not in f:
                 if required:
                     raise FormatError(f"{where}: missing dataset {name!r}")
@@ -598,12 +656,33 @@ def read_operator(path: str | os.PathLike, verify: bool = True) -> OperatorData:
     return data
 
 
+def _validate_grid(data: OperatorData, spec: GridOperatorSpec, where: str) -> None:
+    """Shapes, finiteness and the kept frequencies agree with the grid operator the file names."""
+    if data.attrs["dims"] != spec.dims:
+        raise FormatError(f"{where}: attribute dims={data.attrs['dims']} disagrees with {spec} ({spec.dims} axes)")
+    for axis, (n, m) in enumerate(spec.axes):
+        h = (m - 1) // 2
+        expected = {"downsample": (m, n), "upsample": (n, m), "projector": (n, n), "frequencies": (2 * h + 1,)}
+        for name, shape in expected.items():
+            array = data.arrays[f"axis{axis}/{name}"]
+            if array.shape != shape:
+                raise FormatError(f"{where}: dataset 'axis{axis}/{name}' has shape {array.shape}, expected {shape} for {spec}")
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise FormatError(f"{where}: dataset 'axis{axis}/{name}' holds NaN or infinite values")
+        freqs = data.arrays[f"axis{axis}/frequencies"]
+        if freqs.size and (freqs.min() <= -n or freqs.max() >= n):
+            raise FormatError(f"{where}: dataset 'axis{axis}/frequencies' has frequencies outside -{n - 1}..{n - 1}")
+
+
 def _validate(data: OperatorData, where: str) -> None:
     """Shapes, index ranges, finiteness and band bookkeeping agree with the operator the file names."""
     try:
         spec = data.spec
     except GscliError as exc:  # a spec attribute that does not parse is a format problem
         raise FormatError(f"{where}: {exc}") from None
+    if isinstance(spec, GridOperatorSpec):
+        _validate_grid(data, spec, where)
+        return
     n, m = spec.group.order, spec.subgroup.order
     a = data.arrays
     expected = {

@@ -198,6 +198,10 @@ def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         ``{count, passed, failed}``; ``gscli eval`` re-measures).
     """
     data = source if isinstance(source, OperatorData) else read_operator(source, verify=False)
+    if data.kind == "grid":  # resolution change on image grids (gscli.scale); read again, verified
+        from gscli.scale._grid import summarize_grid
+
+        return summarize_grid(source)
     a, attrs = data.arrays, data.attrs
     nodes = np.asarray(a["subgroup_nodes"], dtype=np.int64)
     g_names = [str(s) for s in a["group_element_names"]]

@@ -178,7 +178,13 @@ def plot_operator(source: str | os.PathLike | OperatorData, out: str | os.PathLi
     if not out.parent.is_dir():
         raise StoreError(f"cannot write plot {str(out)!r}: folder {str(out.parent)!r} does not exist")
     data = source if isinstance(source, OperatorData) else read_operator(source, verify=False)
-    fig = operator_figure(data)
+    if data.kind == "grid":  # resolution change on image grids: its own figure, from the verified file
+        from gscli.scale._gridplot import grid_figure
+        from gscli.scale._grid import _read_grid
+
+        fig = grid_figure(_read_grid(source))
+    else:
+        fig = operator_figure(data)
     try:
         fig.savefig(out, dpi=dpi, format="png")
     except OSError as exc:

@@ -11,6 +11,14 @@ Every spec prints back to the string it was parsed from (in canonical form), so
     2
     >>> OperatorSpec.parse("Oh-O").stem
     'Oh-O'
+
+Grid operators (resolution change on periodic grids, docs/scale.md) are written ``Z<N>`` per grid,
+sizes joined by ``x`` for 2-D and 3-D, the finer grid first::
+
+    >>> GridOperatorSpec.parse("Z28^2>Z20^2")
+    GridOperatorSpec('Z28x28>Z20x20')
+    >>> GridOperatorSpec.parse("Z28x28>Z20x20").stem
+    'Z28x28-Z20x20'
 """
 
 from __future__ import annotations
@@ -20,7 +28,17 @@ from dataclasses import dataclass
 
 from gscli.errors import SpecError
 
-__all__ = ["GroupSpec", "SubgroupSpec", "OperatorSpec", "GROUP_FAMILIES", "MAX_GROUP_ORDER"]
+__all__ = [
+    "GroupSpec",
+    "SubgroupSpec",
+    "OperatorSpec",
+    "GridSpec",
+    "GridOperatorSpec",
+    "parse_operator_spec",
+    "GROUP_FAMILIES",
+    "MAX_GROUP_ORDER",
+    "MAX_GRID_SIZE",
+]
 
 #: Group families gscli builds, with the grammar of their spec strings.
 GROUP_FAMILIES = {
@@ -190,3 +208,136 @@ class OperatorSpec:
 
     def __repr__(self) -> str:
         return f"OperatorSpec({str(self)!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# Grid operators: resolution change on the periodic grid Z_N (per axis), docs/scale.md.
+
+#: Largest size of one grid axis: the per-axis (N, N) float64 projector stays at 128 MiB.
+MAX_GRID_SIZE = 4096
+
+_SIZE = r"[1-9][0-9]{0,5}"
+_GRID_RE = re.compile(rf"Z(?P<sizes>{_SIZE}(?:x{_SIZE}){{0,2}})(?:\^(?P<power>[0-9]+))?")
+_ALLOWED_GRIDS = f"Z<N> (1-D), Z<N>x<N> (2-D), Z<N>x<N>x<N> (3-D) or Z<N>^2, Z<N>^3, with 1 <= N <= {MAX_GRID_SIZE}"
+
+
+@dataclass(frozen=True, order=True)
+class GridSpec:
+    """A periodic grid Z_{N_1} x ... x Z_{N_d} (d = 1 to 3), written ``Z28``, ``Z28x28`` or ``Z28^2``.
+
+    >>> GridSpec.parse("Z28^2"), GridSpec.parse("Z9x12").shape
+    (GridSpec('Z28x28'), (9, 12))
+    """
+
+    shape: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: object) -> GridSpec:
+        s = _need_str(text, "grid")
+        m = _GRID_RE.fullmatch(s)
+        if m is None:
+            raise SpecError(f"unknown grid {s!r}; allowed: {_ALLOWED_GRIDS}")
+        sizes = tuple(int(v) for v in m.group("sizes").split("x"))
+        if m.group("power") is not None:
+            power = int(m.group("power"))
+            if len(sizes) != 1 or not 1 <= power <= 3:
+                raise SpecError(f"unknown grid {s!r}: the power form is Z<N>^d with one size N and d = 1, 2 or 3; "
+                                f"allowed: {_ALLOWED_GRIDS}")
+            sizes = sizes * power
+        return cls(sizes)
+
+    def __post_init__(self) -> None:
+        shape = self.shape
+        if (not isinstance(shape, tuple) or not 1 <= len(shape) <= 3
+                or any(isinstance(n, bool) or not isinstance(n, int) for n in shape)):
+            raise SpecError(f"grid shape {shape!r} must be a tuple of 1 to 3 integers; allowed: {_ALLOWED_GRIDS}")
+        bad = [n for n in shape if not 1 <= n <= MAX_GRID_SIZE]
+        if bad:
+            raise SpecError(f"grid {str(self)!r}: size {bad[0]} is outside 1..{MAX_GRID_SIZE} (a dense per-axis "
+                            f"operator of size N needs 8 N^2 bytes); allowed: {_ALLOWED_GRIDS}")
+
+    @property
+    def dims(self) -> int:
+        """Number of axes d."""
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        return "Z" + "x".join(str(n) for n in self.shape)
+
+    def __repr__(self) -> str:
+        return f"GridSpec({str(self)!r})"
+
+
+@dataclass(frozen=True, order=True)
+class GridOperatorSpec:
+    """Resolution change between two periodic grids, written ``FINE>COARSE``, e.g. ``Z28x28>Z20x20``.
+
+    The finer grid comes first (N >= M on every axis): one operator file holds both directions,
+    the downscaling D_{N->M} and the upscaling U_{M->N}. ``FINE-COARSE`` is the file-name form.
+    """
+
+    fine: GridSpec
+    coarse: GridSpec
+
+    @classmethod
+    def parse(cls, text: object) -> GridOperatorSpec:
+        s = _need_str(text, "grid operator")
+        parts = re.split(r"\s*[>-]\s*", s)
+        if len(parts) != 2 or not all(parts):
+            raise SpecError(f"grid operator spec {s!r} must be FINE>COARSE (or FINE-COARSE), e.g. 'Z28>Z20' or "
+                            f"'Z28x28>Z20x20'; grids: {_ALLOWED_GRIDS}")
+        return cls(GridSpec.parse(parts[0]), GridSpec.parse(parts[1]))
+
+    def __post_init__(self) -> None:
+        if self.fine.dims != self.coarse.dims:
+            raise SpecError(f"grid operator {str(self)!r}: both grids need the same number of axes "
+                            f"({self.fine} has {self.fine.dims}, {self.coarse} has {self.coarse.dims})")
+        grows = [axis for axis, (n, m) in enumerate(zip(self.fine.shape, self.coarse.shape)) if m > n]
+        if grows and len(grows) == self.dims:
+            raise SpecError(f"grid operator {str(self)!r}: write the finer grid first (N >= M on every axis): "
+                            f"'{self.coarse}>{self.fine}'; its file holds both the downscaling and the upscaling")
+        if grows:
+            raise SpecError(f"grid operator {str(self)!r}: axis {grows[0]} grows while another shrinks; the finer grid "
+                            f"comes first (N >= M on every axis): resample in two steps")
+
+    @property
+    def dims(self) -> int:
+        """Number of axes d."""
+        return self.fine.dims
+
+    @property
+    def axes(self) -> tuple[tuple[int, int], ...]:
+        """``(N, M)`` per axis."""
+        return tuple(zip(self.fine.shape, self.coarse.shape))
+
+    @property
+    def rate(self) -> str:
+        """Size ratio N/M per axis as a reduced fraction, ``x``-joined when the axes differ (``'7/5'``, ``'2x3/2'``)."""
+        from fractions import Fraction
+
+        ratios = [Fraction(n, m) for n, m in self.axes]
+        text = [str(r) for r in ratios]
+        return text[0] if len(set(ratios)) == 1 else "x".join(text)
+
+    @property
+    def stem(self) -> str:
+        """File name stem, ``FINE-COARSE`` (letters and digits only, so it can never leave the store folder)."""
+        return f"{self.fine}-{self.coarse}"
+
+    def __str__(self) -> str:
+        return f"{self.fine}>{self.coarse}"
+
+    def __repr__(self) -> str:
+        return f"GridOperatorSpec({str(self)!r})"
+
+
+def parse_operator_spec(text: object) -> OperatorSpec | GridOperatorSpec:
+    """A group operator ``G>H`` or a grid operator ``Z<N>...>Z<M>...`` (a spec starting with ``Z``).
+
+    >>> parse_operator_spec("D12-D6"), parse_operator_spec("Z28>Z20")
+    (OperatorSpec('D12>D6'), GridOperatorSpec('Z28>Z20'))
+    """
+    s = _need_str(text, "operator")
+    if s[:1] in ("Z", "z"):
+        return GridOperatorSpec.parse(s)
+    return OperatorSpec.parse(s)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gscli.errors import StoreError
-from gscli.specs import OperatorSpec
+from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "lock_path", "write_lock"]
 
@@ -38,13 +38,13 @@ def default_store() -> Path:
     return Path(os.environ.get(STORE_ENV) or "operators")
 
 
-def operator_path(spec: OperatorSpec | str, store: Path | str | None = None) -> Path:
-    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"`` or an :class:`OperatorSpec`) in ``store``.
+def operator_path(spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None) -> Path:
+    """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"``, a grid operator ``"Z28>Z20"``, or a parsed spec) in ``store``.
 
     Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
-    parsed = spec if isinstance(spec, OperatorSpec) else OperatorSpec.parse(spec)
+    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
     folder = Path(store) if store is not None else default_store()
     stem = parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from gscli.errors import SpecError, StoreError
-from gscli.specs import OperatorSpec
+from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = ["FOLDER", "CATALOG", "PRODUCER_ATTRS", "read_catalog", "shipped_specs", "shipped_path", "is_shipped",
            "reinstall_command", "differences", "same_operator", "SAME_OPERATOR_TOL"]
@@ -35,8 +35,8 @@ FOLDER = Path(__file__).resolve().parent
 CATALOG = FOLDER / "catalog.txt"
 
 
-def read_catalog(path: Path | str) -> list[OperatorSpec]:
-    """Parse a catalog file: one ``G>H`` spec per line; ``#`` starts a comment; blank lines are ignored."""
+def read_catalog(path: Path | str) -> list[OperatorSpec | GridOperatorSpec]:
+    """Parse a catalog file: one ``G>H`` (or grid ``Z<N>>Z<M>``) spec per line; ``#`` starts a comment; blank lines are ignored."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -50,25 +50,25 @@ def read_catalog(path: Path | str) -> list[OperatorSpec]:
         if not text:
             continue
         try:
-            specs.append(OperatorSpec.parse(text))
+            specs.append(parse_operator_spec(text))
         except SpecError as exc:
             raise SpecError(f"{path}:{number}: {exc}") from None
     return specs
 
 
 @lru_cache(maxsize=1)
-def shipped_specs() -> tuple[OperatorSpec, ...]:
+def shipped_specs() -> tuple[OperatorSpec | GridOperatorSpec, ...]:
     """The operators of the shipped catalog, in the catalog's order."""
     return tuple(read_catalog(CATALOG))
 
 
-def shipped_path(spec: OperatorSpec | str) -> Path | None:
-    """The shipped file of ``spec`` (``"D12-D6"``, ``"D12>D6"`` or a spec), or ``None`` if it is not shipped.
+def shipped_path(spec: OperatorSpec | GridOperatorSpec | str) -> Path | None:
+    """The shipped file of ``spec`` (``"D12-D6"``, ``"D12>D6"``, ``"Z28x28>Z20x20"`` or a spec), or ``None`` if it is not shipped.
 
     The path is returned for every catalog entry, present or not, so that a file missing from a
     broken install is reported (with the reinstall command) instead of silently looked up elsewhere.
     """
-    parsed = spec if isinstance(spec, OperatorSpec) else OperatorSpec.parse(spec)
+    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
     return FOLDER / f"{parsed.stem}.h5" if parsed in shipped_specs() else None
 
 

@@ -55,6 +55,11 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     least-aliasing subgroup of index R is chosen (smallest tr(P L); ties: type name, then element
     indices). GROUP may also be written G>H (e.g. 'D12>D6', quoted) or G-H (D12-D6).
 
+    A grid operator (anti-aliased resolution change of images, docs/scale.md) is written
+    FINE>COARSE with grids Z<N> (1-D), Z<N>x<N> (2-D), Z<N>x<N>x<N> (3-D) or Z<N>^2, finer grid
+    first: 'Z28x28>Z20x20' (or Z28x28-Z20x20) writes Z28x28-Z20x20.h5 holding the downscaling,
+    the upscaling and their projector, after checking its identities (docs/scale.md).
+
     Without GROUP, every operator of the catalog (OUT/catalog.txt, else the default catalog that
     ships with gscli) is built into OUT; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
     Laplacian grading, FFT for cyclic groups) before it is written: a failure writes nothing and
@@ -65,6 +70,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
       gscli build D12 --rate 2             # chooses D6 or C12 by least aliasing
       gscli build D12 --subgroup C12
       gscli build O --rate 2 --json        # O > T
+      gscli build Z28x28-Z20x20            # images 28x28 -> 20x20 and back
       gscli build --out /tmp/ops --force   # the catalog, rebuilt elsewhere
     """
     folder = Path(out)
@@ -82,6 +88,10 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     else:
         if catalog is not None:
             raise click.UsageError("--catalog is only used without GROUP")
+        if group.strip()[:1] in ("Z", "z"):  # a grid operator, e.g. Z28x28>Z20x20
+            results = [_build_grid(group, rate, subgroup, folder, force)]
+            _print_results(results, folder, as_json, group)
+            return
         parsed = parse_group_or_operator(group)
         sub = SubgroupSpec.parse(subgroup) if subgroup is not None else None
         if isinstance(parsed, OperatorSpec):
@@ -92,6 +102,10 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
             raise click.UsageError(f"give --rate R or --subgroup TYPE for {parsed} (see: gscli subgroups {parsed})")
         with err.status(f"building {parsed}", spinner="dots") if err.is_terminal else _null():
             results = [build(parsed, rate, sub, out=folder, force=force)]
+    _print_results(results, folder, as_json, group)
+
+
+def _print_results(results: list, folder: Path, as_json: bool, group: str | None) -> None:
     if as_json:
         print_json({"store": str(folder), "operators": [r.as_dict() for r in results]})
         return
@@ -99,6 +113,17 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     console.print(_results_table(results))
     if group is not None and results[0].selection:
         console.print(f"subgroup {results[0].spec.subgroup}: {results[0].selection}")
+
+
+def _build_grid(text: str, rate: int | None, subgroup: str | None, folder: Path, force: bool):
+    """``gscli build Z28>Z20``: the grid operator (the sizes say everything; --rate/--subgroup do not apply)."""
+    from gscli.scale._grid import build_grid
+    from gscli.specs import GridOperatorSpec
+
+    spec = GridOperatorSpec.parse(text)
+    if rate is not None or subgroup is not None:
+        raise click.UsageError(f"--rate and --subgroup are for group operators; the grid operator {spec} is named by its sizes")
+    return build_grid(spec, out=folder, force=force)
 
 
 def _default_catalog(folder: Path) -> Path:

@@ -47,6 +47,14 @@ def _signals_table(report: EvalReport) -> Table:
         ("H-equivariance error, plain", lambda s: s.equivariance_plain),
         ("H-equivariance error, operator", lambda s: s.equivariance_operator),
     ]
+    if report.kind == "grid":  # images on a grid: reconstruction over the whole grid, no group action
+        rows = [
+            ("out-of-band energy of the signals", lambda s: s.out_of_band),
+            ("reconstruction error U y (whole grid), plain", lambda s: s.reconstruction_plain),
+            ("reconstruction error U y (whole grid), operator", lambda s: s.reconstruction_operator),
+            ("aliasing energy, plain", lambda s: s.aliasing_plain),
+            ("aliasing energy, operator", lambda s: s.aliasing_operator),
+        ]
     for label, get in rows:
         table.add_row(label, *(_fmt(get(s)) or "n/a" for s in report.signals))
     return table
@@ -83,7 +91,8 @@ def _print_report(console: Console, report: EvalReport, details: bool) -> None:
         console.print(_signals_table(report))
         for sig in report.signals:
             extra = f"; H-equivariance measured on {', '.join(sig.transforms)}" if sig.transforms else ""
-            console.print(escape(f"signals: {sig.signal}, {sig.count} signals on G{extra}"))
+            where = "images" if report.kind == "grid" else "signals on G"
+            console.print(escape(f"signals: {sig.signal}, {sig.count} {where}{extra}"))
     for note in report.notes:
         console.print(escape(f"note: {note}"))
 

@@ -100,8 +100,12 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
       gscli inspect operators/D12-D6.h5
       gscli inspect operators/C8-C4.h5 --plot c8.png
       gscli inspect operators/O-T.h5 --json
+      gscli inspect operators/Z28x28-Z20x20.h5 --plot z28.png   # a grid operator
     """
     summary = summarize(file)
+    if summary.get("kind") == "grid":
+        _inspect_grid(summary, file, plot, as_json)
+        return
     if plot is not None:
         from gscli.plots import plot_operator
 
@@ -115,5 +119,23 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     console.print(Panel(Group(_facts(summary)), title=title, title_align="left", subtitle=summary["file"]))
     console.print(_elements_table(summary, console.width))
     console.print(_bands_table(summary))
+    if plot is not None:
+        console.print(f"plot written to {summary['plot']}")
+
+
+def _inspect_grid(summary: dict[str, Any], file: Path, plot: Path | None, as_json: bool) -> None:
+    """A grid operator (resolution change on image grids, docs/scale.md): sizes, band, conditioning, checks."""
+    from gscli.scale._gridview import grid_tables
+
+    if plot is not None:
+        from gscli.plots import plot_operator
+
+        summary["plot"] = str(plot_operator(file, plot))
+    if as_json:
+        print_json(summary)
+        return
+    console = stdout_console()
+    for table in grid_tables(summary):
+        console.print(table)
     if plot is not None:
         console.print(f"plot written to {summary['plot']}")

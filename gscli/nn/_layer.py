@@ -201,6 +201,11 @@ class GroupDownsample(nn.Module):
     @classmethod
     def from_operator(cls, data: Any, **options: Any) -> GroupDownsample:
         """Layer from an :class:`~gscli.fileformat.OperatorData` (what ``read_operator`` returns)."""
+        if getattr(data, "kind", "group") != "group":
+            from gscli.errors import FormatError
+
+            raise FormatError(f"{data.path}: holds a {data.kind} operator ({data.spec}), not a group operator; "
+                              "resample images with gscli.scale.resample")
         attrs = data.attrs
         escnn_id = json.loads(attrs.get("escnn_subgroup_id", "null"))
         if isinstance(escnn_id, list):

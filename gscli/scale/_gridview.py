@@ -1,0 +1,56 @@
+"""Terminal tables of a grid-operator summary (rich; the view behind ``gscli inspect`` on grid files)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["grid_tables"]
+
+
+def _frequencies(kept: list[int]) -> str:
+    return f"{kept[0]} .. {kept[-1]}" if len(kept) > 1 else str(kept[0])
+
+
+def grid_tables(summary: dict[str, Any]) -> list[Table]:
+    """The tables ``gscli inspect`` prints for :func:`gscli.scale._grid.summarize_grid`'s result."""
+    facts = Table(title=f"{summary['operator']}: anti-aliased resolution change, {summary['dims']}-D periodic grid",
+                  title_justify="left", show_header=False)
+    facts.add_column(style="bold")
+    facts.add_column()
+    p, ck, stored = summary["provenance"], summary["checksum"], summary["stored_checks"]
+    rows = [
+        ("file", str(summary["file"])),
+        ("grids", (f"{'x'.join(map(str, summary['fine']))} -> {'x'.join(map(str, summary['coarse']))} "
+                   f"(ratio {summary['rate']}); the file holds D (down), U = (N/M) D^T (up) and U D per axis")),
+        ("construction", (f"{p.get('construction')} (closed form, docs/scale.md), format {p.get('format_version')}, gscli "
+                          f"{p.get('gscli_version')}, numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}")),
+        ("checksum", f"[green]verified[/] {ck['stored']}"),
+        ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
+                          + (f"; failed: {', '.join(stored['failed'])}" if stored["failed"] else "")
+                          + " (re-measure with: gscli eval FILE)"),
+    ]
+    for key, value in rows:
+        facts.add_row(key, value)
+
+    axes = Table(title="per axis: sizes, kept band, conditioning", title_justify="left")
+    for col in ("axis", "N -> M", "ratio", "M | N", "band |k| <= h", "kept", "Nyquist M/2",
+                "||D||_2", "||U||_2", "rank D", "cond. on band"):
+        axes.add_column(col, justify="left" if col in ("axis",) else "right")
+    for i, ax in enumerate(summary["axes"]):
+        c = ax["conditioning"]
+        axes.add_row(str(i), f"{ax['fine']} -> {ax['coarse']}", ax["ratio"], "yes" if ax["divides"] else "no",
+                     f"h = {ax['band_limit']}: {_frequencies(ax['kept_frequencies'])}", str(ax["kept"]),
+                     "dropped" if ax["dropped_nyquist"] else "(odd M)", f"{c['downsample_norm']:.6g}",
+                     f"{c['upsample_norm']:.6g}", str(c["rank"]), f"{c['band_condition']:.6g}")
+
+    checks = Table(title="checks measured at build time (gscli eval re-measures them from the file)", title_justify="left")
+    for col, justify in (("check", "left"), ("error", "right"), ("tolerance", "right"), ("", "left"), ("what", "left")):
+        checks.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for c in stored["checks"]:
+        verdict = "[green]ok[/]" if c.get("passed") else "[bold red]FAILED[/]"
+        checks.add_row(escape(str(c.get("name"))), f"{float(c.get('error', float('nan'))):.2e}",
+                       f"{float(c.get('tolerance', float('nan'))):.0e}", verdict, escape(str(c.get("detail", ""))))
+    return [facts, axes, checks]
