@@ -25,6 +25,8 @@ from gscli.groups import (
     dihedral_table,
     enumerate_subgroups,
     induced_table,
+    planar_group,
+    planar_subgroups,
     rotation_name,
 )
 from gscli.specs import GroupSpec
@@ -108,16 +110,6 @@ def escnn_group(spec: GroupSpec) -> Any:
         }[spec.family]()
 
 
-def _planar_names(spec: GroupSpec) -> tuple[str, ...]:
-    def rot(k: int) -> str:
-        return "e" if k == 0 else "r" if k == 1 else f"r^{k}"
-
-    names = [rot(k) for k in range(spec.n)]
-    if spec.family == "D":
-        names += ["s" if k == 0 else f"{rot(k)} s" for k in range(spec.n)]
-    return tuple(names)
-
-
 def _planar_index(spec: GroupSpec, element: Any) -> int:
     value = element.to("int")
     if spec.family == "C":
@@ -128,19 +120,16 @@ def _planar_index(spec: GroupSpec, element: Any) -> int:
 
 @lru_cache(maxsize=None)
 def load_group(spec: GroupSpec) -> FiniteGroup:
-    """Build the tables of ``spec`` from escnn (cached per process).
+    """The tables of ``spec`` in escnn's element order (cached per process).
 
-    Cyclic and dihedral tables have closed forms in escnn's order; point-group tables come from
-    products of escnn's standard 3x3 representation. Either way, escnn's generators and element
-    order define the result.
+    Cyclic and dihedral groups are written down in closed form (:func:`gscli.groups.planar_group`,
+    escnn is not asked: its regular representation of C_4096 alone takes gigabytes); point-group
+    tables come from products of escnn's standard 3x3 representation, with escnn's generators.
     """
+    if spec.planar:
+        return planar_group(spec.family, spec.n)
     G = escnn_group(spec)
     with _quiet():
-        if spec.planar:
-            cayley = cyclic_table(spec.n) if spec.family == "C" else dihedral_table(spec.n)
-            generators = tuple(_planar_index(spec, g) for g in G.generators)
-            identity = _planar_index(spec, G.identity)
-            return FiniteGroup(str(spec), cayley, identity, generators, _planar_names(spec))
         rho = G.irrep(*_STANDARD_IRREP[spec.family])
         matrices = np.stack([np.asarray(rho(g), dtype=np.float64) for g in G.elements])
         generators = tuple(_match(matrices, np.asarray(rho(g), dtype=np.float64)) for g in G.generators)
@@ -164,24 +153,14 @@ def _match(matrices: np.ndarray, m: np.ndarray) -> int:
 
 
 def _planar_subgroups(spec: GroupSpec, order: int | None) -> list[Subgroup]:
-    """C_M (and D_M for every reflection axis) inside C_N or D_N, through escnn's own subgroups."""
-    G = escnn_group(spec)
-    ids: list[tuple[str, Any]] = []
-    for m in range(1, spec.n + 1):
-        if spec.n % m:
-            continue
-        if order in (None, m):
-            ids.append((f"C{m}", m if spec.family == "C" else (None, m)))
-        if spec.family == "D" and order in (None, 2 * m):
-            ids += [(f"D{m}", (axis, m)) for axis in range(spec.n // m)]
+    """C_M (and D_M for every reflection axis) inside C_N or D_N: escnn's subgroups, in closed form."""
     result = []
-    for type_name, sg_id in ids:
-        with _quiet():
-            H, inclusion, _ = G.subgroup(sg_id)
-            nodes = np.array([_planar_index(spec, inclusion(h)) for h in H.elements], dtype=np.int64)
-        h_spec = GroupSpec("C", H.order()) if H.order() == 1 or type(H).__name__ == "CyclicGroup" else None
-        h_spec = h_spec or GroupSpec("D", H.order() // 2)
-        table = load_group(h_spec).cayley
+    tables: dict[str, np.ndarray] = {}  # one table per type, shared by its copies (read-only)
+    for type_name, nodes, sg_id in planar_subgroups(spec.family, spec.n, order):
+        if type_name not in tables:
+            tables[type_name] = cyclic_table(len(nodes)) if type_name[0] == "C" else dihedral_table(len(nodes) // 2)
+            tables[type_name].setflags(write=False)
+        table = tables[type_name]
         result.append(Subgroup(type_name, nodes, table, 0, f"escnn {spec.family}{spec.n}.subgroup({sg_id!r})", sg_id))
     return result
 

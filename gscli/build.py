@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from gscli.checks import Check, check_operator, failed
 from gscli.errors import CheckError, FormatError, SizeError, StoreError, SubgroupError
 from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
 from gscli.groups import FiniteGroup, Subgroup
-from gscli.solver import BAND_TOL, RANK_TOL, Solution, laplacian, solve
+from gscli.solver import BAND_TOL, RANK_TOL, Plan, Solution, assemble, laplacian_sparse, plan
 from gscli.specs import MAX_GROUP_ORDER, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
 from gscli.store import operator_path, write_lock
 
@@ -43,11 +44,18 @@ __all__ = [
     "build_catalog",
     "read_catalog",
     "is_up_to_date",
+    "estimate_build_memory",
+    "available_memory",
     "SOLVER",
+    "BUILD_STEPS",
 ]
 
 SOLVER = "spectral-bands/1"
 _TIE = 1e-9
+
+
+#: The steps of one build, in order, as ``progress`` reports them.
+BUILD_STEPS = ("subgroup", "basis", "projector", "reconstruction", "checks", "writing")
 
 
 def _check_size(spec: GroupSpec) -> None:
@@ -59,16 +67,59 @@ def _check_size(spec: GroupSpec) -> None:
         )
 
 
+def estimate_build_memory(n: int, m: int) -> int:
+    """Bytes a build of an n-element G onto an m-element H needs at its peak (an upper estimate).
+
+    The peak is the write: the operator held in memory (P and G's int64 Cayley table, 16 n^2
+    bytes; B, D and U, 24 n m) while the file written (12 n^2 + 24 n m: the table is stored as
+    int32) is read back whole and parsed for verification (twice that), plus the interpreter and
+    libraries (512 MiB). The solve and the checks need less (P, its products P P and B B^T, orbit
+    labels). ``benchmarks/build.py`` prints the measured peak against this estimate.
+    """
+    square, rect = n * n, n * m
+    return int(16 * square + 24 * rect + 2 * (12 * square + 24 * rect) + 8 * square + 512 * 2**20)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _check_memory(group: GroupSpec, m: int) -> None:
+    need = estimate_build_memory(group.order, m)
+    free = available_memory()
+    if free is not None and need > free:
+        raise SizeError(
+            f"building {group} onto a subgroup of order {m} needs about {need / 2**30:.1f} GiB of memory "
+            f"(dense {group.order}x{group.order} float64 operators and their checks), and only "
+            f"{free / 2**30:.1f} GiB is available; free memory or build a smaller group"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Candidate:
-    """A subgroup of G with the operators solved for it."""
+    """A subgroup of G with the solver's plan for it; the dense operators are formed on first use."""
 
     subgroup: Subgroup
-    solution: Solution
+    plan: Plan
 
     @property
     def cost(self) -> float:
-        return self.solution.cost
+        return self.plan.cost
+
+    @cached_property
+    def solution(self) -> Solution:
+        return assemble(self.plan)
 
 
 def _load(spec: GroupSpec) -> tuple[FiniteGroup, Any]:
@@ -81,7 +132,7 @@ def _load(spec: GroupSpec) -> tuple[FiniteGroup, Any]:
 def candidates(group: GroupSpec, order: int | None = None) -> list[Candidate]:
     """Every subgroup of ``group`` (of ``order`` elements, if given), solved, sorted by the selection rule."""
     G, escnn_side = _load(group)
-    found = [Candidate(h, solve(G, h.nodes)) for h in escnn_side.subgroups(group, order)]
+    found = [Candidate(h, plan(G, h.nodes)) for h in escnn_side.subgroups(group, order)]
     return sorted(found, key=lambda c: (c.subgroup.order, round(c.cost, 6), c.subgroup.type, c.subgroup.key))
 
 
@@ -138,6 +189,7 @@ def validate_request(group: GroupSpec, rate: int | None = None, subgroup: Subgro
                 f"available: {_describe_available(group)}"
             )
     order = group.order // rate if rate is not None else subgroup.order  # type: ignore[union-attr]
+    _check_memory(group, order)
     from gscli import _escnn
 
     types = {h.type for h in _escnn.subgroups(group, order)}
@@ -229,22 +281,30 @@ class BuiltOperator:
 
 
 def build_operator(
-    group: GroupSpec | str, rate: int | None = None, subgroup: SubgroupSpec | str | None = None
+    group: GroupSpec | str,
+    rate: int | None = None,
+    subgroup: SubgroupSpec | str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BuiltOperator:
     """Choose the subgroup, solve for P, D and U in float64, and measure every check.
+
+    ``progress``, if given, is called with each step of :data:`BUILD_STEPS` as it starts.
 
     >>> op = build_operator("D12", subgroup="D6")
     >>> op.spec, op.ok, op.solution.downsample.shape
     (OperatorSpec('D12>D6'), True, (12, 24))
     """
+    say = progress or (lambda _: None)
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
+    say("subgroup")
     chosen, reason = select_subgroup(group, rate, subgroup)
     G, _ = _load(group)
-    sol = chosen.solution
+    sol = assemble(chosen.plan, say)
+    say("checks")
     checks = check_operator(
         sol.antialias, sol.downsample, sol.upsample, chosen.subgroup.nodes, G.cayley, chosen.subgroup.cayley,
-        laplacian=laplacian(G), cyclic=group.family == "C",
+        laplacian=laplacian_sparse(G), cyclic=group.family == "C",
     )
     spec = OperatorSpec(group, SubgroupSpec(chosen.subgroup.type))
     return BuiltOperator(spec, G, chosen.subgroup, sol, tuple(checks), reason)
@@ -316,7 +376,8 @@ def _check_folder(folder: Path) -> None:
         raise StoreError(f"output folder {str(folder)!r} is not writable; pass another --out")
 
 
-def _write(op: BuiltOperator, folder: Path, force: bool, start: float) -> BuildResult:
+def _write(op: BuiltOperator, folder: Path, force: bool, start: float,
+           progress: Callable[[str], None] | None = None) -> BuildResult:
     """Write ``op`` into ``folder`` (the caller holds the file's write lock)."""
     bad = failed(list(op.checks))
     if bad:
@@ -328,6 +389,8 @@ def _write(op: BuiltOperator, folder: Path, force: bool, start: float) -> BuildR
         if data is not None:
             return _result_from_file(op.spec, path, data, start)
         raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator ({why}); pass --force to replace it")
+    if progress is not None:
+        progress("writing")
     arrays = op.arrays()
     checksum = write_operator(path, arrays, op.attrs())
     return BuildResult(op.spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
@@ -340,8 +403,11 @@ def build(
     subgroup: SubgroupSpec | str | None = None,
     out: Path | str = "operators",
     force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build one operator into the folder ``out`` (``<G>-<H>.h5``) and return what happened.
+
+    ``progress``, if given, is called with each step of :data:`BUILD_STEPS` as it starts.
 
     An up-to-date file is kept unless ``force``; a different file of the same name is an error
     unless ``force``. A failed check writes nothing and raises :class:`CheckError`.
@@ -372,11 +438,11 @@ def build(
                 data, _ = _file_status(path, spec)
                 if data is not None:
                     return _result_from_file(spec, path, data, start)
-            op = build_operator(group, rate, subgroup)
-            return _write(op, folder, force, start)
-    op = build_operator(group, rate, subgroup)
+            op = build_operator(group, rate, subgroup, progress)
+            return _write(op, folder, force, start, progress)
+    op = build_operator(group, rate, subgroup, progress)
     with write_lock(operator_path(op.spec, folder)):
-        return _write(op, folder, force, start)
+        return _write(op, folder, force, start, progress)
 
 
 def build_catalog(

@@ -19,6 +19,13 @@ import numpy as np
 __all__ = [
     "FiniteGroup",
     "Subgroup",
+    "identity_index",
+    "inverse_table",
+    "sampling_matrix",
+    "planar_element_name",
+    "planar_group",
+    "planar_subgroups",
+    "is_signed_permutation",
     "closure",
     "enumerate_subgroups",
     "classify_point_group",
@@ -28,6 +35,36 @@ __all__ = [
     "dihedral_table",
     "regular_representation",
 ]
+
+
+def identity_index(cayley: np.ndarray) -> int:
+    """Index of the identity in a Cayley table: the one row that maps every x to x.
+
+    Raises ``ValueError`` when no row, or more than one, is the identity row.
+    """
+    cayley = np.asarray(cayley)
+    rows = np.nonzero((cayley == np.arange(cayley.shape[0])[None, :]).all(axis=1))[0]
+    if len(rows) != 1:
+        raise ValueError("the Cayley table has no unique identity row")
+    return int(rows[0])
+
+
+def inverse_table(cayley: np.ndarray, identity: int | None = None) -> np.ndarray:
+    """``inverse[a]`` is the index of ``g_a^{-1}`` (int64, shape (n,)): the b with ``cayley[a, b] == e``."""
+    cayley = np.asarray(cayley)
+    e = identity_index(cayley) if identity is None else int(identity)
+    rows, cols = np.nonzero(cayley == e)
+    inverse = np.empty(cayley.shape[0], dtype=np.int64)
+    inverse[rows] = cols
+    return inverse
+
+
+def sampling_matrix(n: int, nodes: np.ndarray) -> np.ndarray:
+    """S, shape (m, n), float64: ``S[i, nodes[i]] = 1``, so ``(S f)[i] = f(h_i)``."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    s = np.zeros((len(nodes), n), dtype=np.float64)
+    s[np.arange(len(nodes)), nodes] = 1.0
+    return s
 
 
 def regular_representation(cayley: np.ndarray, g: int) -> np.ndarray:
@@ -72,10 +109,22 @@ class FiniteGroup:
     @cached_property
     def inverse(self) -> np.ndarray:
         """``inverse[a]`` is the index of ``g_a^{-1}``."""
-        rows, cols = np.nonzero(self.cayley == self.identity)
-        inv = np.empty(self.order, dtype=np.int64)
-        inv[rows] = cols
-        return inv
+        return inverse_table(self.cayley, self.identity)
+
+    @cached_property
+    def planar(self) -> tuple[str, int] | None:
+        """``("C", N)`` / ``("D", N)`` when this is C_N / D_N exactly as :func:`planar_group` writes it
+        (name, table, identity and generators), else None. Closed forms apply only then."""
+        name = self.name
+        if len(name) < 2 or name[0] not in "CD" or not name[1:].isdigit():
+            return None
+        family, n = name[0], int(name[1:])
+        if n < 1 or self.order != (n if family == "C" else 2 * n) or self.identity != 0:
+            return None
+        if tuple(int(g) for g in self.generators) != _planar_generators(family, n):
+            return None
+        table = cyclic_table(n) if family == "C" else dihedral_table(n)
+        return (family, n) if np.array_equal(self.cayley, table) else None
 
     def regular_representation(self, g: int) -> np.ndarray:
         """The permutation matrix ``lambda(g)`` (float64, n x n)."""
@@ -126,7 +175,9 @@ class Subgroup:
 def cyclic_table(n: int) -> np.ndarray:
     """Cayley table of C_N in escnn's order (r^k at index k)."""
     k = np.arange(n, dtype=np.int64)
-    return (k[:, None] + k[None, :]) % n
+    table = np.add.outer(k, k)
+    table[table >= n] -= n
+    return table
 
 
 def dihedral_table(n: int) -> np.ndarray:
@@ -134,12 +185,89 @@ def dihedral_table(n: int) -> np.ndarray:
 
     (r^a s^f)(r^b s^e) = r^(a + (-1)^f b) s^(f+e).
     """
-    idx = np.arange(2 * n, dtype=np.int64)
-    f, k = idx // n, idx % n
-    sign = np.where(f == 1, -1, 1)
-    rot = (k[:, None] + sign[:, None] * k[None, :]) % n
-    flip = (f[:, None] + f[None, :]) % 2
-    return flip * n + rot
+    plus = cyclic_table(n)  # r^i r^j = r^(i+j), and r^i (r^j s) = r^(i+j) s
+    k = np.arange(n, dtype=np.int64)
+    minus = np.subtract.outer(k, k)
+    minus[minus < 0] += n  # (r^i s) r^j = r^(i-j) s, and (r^i s)(r^j s) = r^(i-j)
+    table = np.empty((2 * n, 2 * n), dtype=np.int64)
+    table[:n, :n] = plus
+    table[:n, n:] = plus + n
+    table[n:, :n] = minus + n
+    table[n:, n:] = minus
+    return table
+
+
+def planar_element_name(index: int, n: int) -> str:
+    """escnn's element ``index`` of C_N or D_N, readable: ``e``, ``r``, ``r^k``, ``s``, ``r^k s``.
+
+    Index k < N is the rotation r^k; index N + k (dihedral only) is the reflection r^k s.
+    """
+    k = index % n
+    rotation = "e" if k == 0 else "r" if k == 1 else f"r^{k}"
+    if index < n:
+        return rotation
+    return "s" if k == 0 else f"{rotation} s"
+
+
+def planar_group(family: str, n: int) -> FiniteGroup:
+    """C_N (``family="C"``) or D_N (``"D"``) in escnn's element order, written down without escnn.
+
+    escnn 1.0.11: C_N has r^k at index k and generators (r,) (none for C_1); D_N has r^k at k and
+    r^k s at N + k, generators (r, s) (only (s,) for D_1); the identity is index 0. The tests
+    compare all of this with escnn for small N.
+    """
+    if family not in ("C", "D") or n < 1:
+        raise ValueError(f"planar_group needs family 'C' or 'D' and N >= 1, got {family!r}, {n!r}")
+    table = cyclic_table(n) if family == "C" else dihedral_table(n)
+    names = tuple(planar_element_name(i, n) for i in range(table.shape[0]))
+    group = FiniteGroup(f"{family}{n}", table, 0, _planar_generators(family, n), names)
+    group.__dict__["planar"] = (family, n)  # true by construction: skip the O(n^2) comparison
+    return group
+
+
+def _planar_generators(family: str, n: int) -> tuple[int, ...]:
+    """escnn's generators of C_N (r; none for C_1) and D_N (r, s; only s for D_1) as element indices."""
+    if family == "C":
+        return (1,) if n > 1 else ()
+    return (1, n) if n > 1 else (1,)
+
+
+def planar_subgroups(family: str, n: int, order: int | None = None) -> list[tuple[str, np.ndarray, object]]:
+    """Every subgroup of C_N or D_N that escnn names, as ``(type, nodes, escnn id)``, written down without escnn.
+
+    C_N holds one C_M for every divisor M of N (escnn id M); D_N holds C_M (id ``(None, M)``) and
+    D_M for every reflection axis a in 0..N/M - 1 (id ``(a, M)``). With R = N/M, the nodes, in
+    escnn's order of H, are r^{R k} (k < M) and, for D_M, then r^{a + R k} s (index N + a + R k).
+    Ordered as escnn's enumeration: by M, then C_M before the D_M copies, by axis.
+    """
+    found: list[tuple[str, np.ndarray, object]] = []
+    for m in range(1, n + 1):
+        if n % m:
+            continue
+        rate = n // m
+        rotations = rate * np.arange(m, dtype=np.int64)
+        if order in (None, m):
+            found.append((f"C{m}", rotations, m if family == "C" else (None, m)))
+        if family == "D" and order in (None, 2 * m):
+            for axis in range(rate):
+                found.append((f"D{m}", np.concatenate([rotations, n + axis + rotations]), (axis, m)))
+    return found
+
+
+def is_signed_permutation(matrix: np.ndarray, atol: float = 1e-9) -> bool:
+    """Whether a square matrix is, within ``atol``, a signed permutation matrix.
+
+    For the 2x2 action of an element of C_N / D_N on the plane: exactly the rotations by multiples
+    of 90 degrees and the flips on axes at multiples of 45 degrees, which move the pixel grid onto
+    itself (no interpolation).
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        return False
+    rounded = np.rint(matrix)
+    ones = np.ones(matrix.shape[0])
+    return bool(np.abs(matrix - rounded).max(initial=0.0) < atol and np.array_equal(np.abs(rounded).sum(axis=0), ones)
+                and np.array_equal(np.abs(rounded).sum(axis=1), ones))
 
 
 def closure(cayley: np.ndarray, generators, identity: int | None = None) -> frozenset[int]:
@@ -148,25 +276,20 @@ def closure(cayley: np.ndarray, generators, identity: int | None = None) -> froz
     In a finite group the inverses are positive powers, so right-multiplying by the generators,
     starting from the identity, reaches the whole generated subgroup.
     """
-    table = cayley.tolist() if isinstance(cayley, np.ndarray) else cayley
     gens = [int(g) for g in generators]
+    array = np.asarray(cayley)
     if identity is None:
-        identity = _identity_of(table)
-    seen = {identity}
-    stack = [identity]
+        identity = identity_index(array)
+    right = array[:, gens].tolist()  # only the columns of the generators: x -> x s, for s in gens
+    seen = {int(identity)}
+    stack = [int(identity)]
     while stack:
         x = stack.pop()
-        row = table[x]
-        for s in gens:
-            y = row[s]
+        for y in right[x]:
             if y not in seen:
                 seen.add(y)
                 stack.append(y)
     return frozenset(seen)
-
-
-def _identity_of(table) -> int:
-    return next(i for i, row in enumerate(table) if row[i] == i)
 
 
 def enumerate_subgroups(group: FiniteGroup) -> list[frozenset[int]]:
@@ -175,7 +298,7 @@ def enumerate_subgroups(group: FiniteGroup) -> list[frozenset[int]]:
     Every subgroup is generated by its cyclic subgroups, so joining cyclic subgroups into the
     subgroups found so far, until nothing new appears, finds them all.
     """
-    table = group.cayley.tolist()
+    table = group.cayley
     e = group.identity
     cyclic: dict[frozenset[int], int] = {}
     for g in range(group.order):
@@ -264,6 +387,7 @@ def induced_table(cayley: np.ndarray, nodes: np.ndarray) -> np.ndarray:
 
 def homomorphism_defects(cayley_g: np.ndarray, cayley_h: np.ndarray, nodes: np.ndarray) -> int:
     """Number of pairs (a, b) of H with ``nodes[a] nodes[b] != nodes[a b]`` (0 for a homomorphism)."""
+    cayley_g, cayley_h, nodes = (np.asarray(a, dtype=np.int64) for a in (cayley_g, cayley_h, nodes))
     lhs = cayley_g[np.ix_(nodes, nodes)]
     rhs = nodes[cayley_h]
     return int(np.count_nonzero(lhs != rhs))

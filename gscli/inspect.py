@@ -18,17 +18,10 @@ from typing import Any
 import numpy as np
 
 from gscli.fileformat import OperatorData, array_checksum, read_operator
-from gscli.groups import FiniteGroup, cyclic_table, dihedral_table
-from gscli.solver import laplacian, spectral_bands
+from gscli.groups import FiniteGroup, cyclic_table, dihedral_table, planar_element_name
+from gscli.solver import group_bands
 
 __all__ = ["summarize", "subgroup_element_names", "conditioning", "band_table", "band_transfer", "fourier_response"]
-
-
-def _planar_name(k: int, flip: bool) -> str:
-    rot = "e" if k == 0 else "r" if k == 1 else f"r^{k}"
-    if not flip:
-        return rot
-    return "s" if k == 0 else f"{rot} s"
 
 
 def subgroup_element_names(cayley: np.ndarray) -> list[str] | None:
@@ -51,10 +44,9 @@ def subgroup_element_names(cayley: np.ndarray) -> list[str] | None:
     """
     m = cayley.shape[0]
     if np.array_equal(cayley, cyclic_table(m)):
-        return [_planar_name(k, False) for k in range(m)]
+        return [planar_element_name(i, m) for i in range(m)]
     if m % 2 == 0 and np.array_equal(cayley, dihedral_table(m // 2)):
-        half = m // 2
-        return [_planar_name(k, False) for k in range(half)] + [_planar_name(k, True) for k in range(half)]
+        return [planar_element_name(i, m // 2) for i in range(m)]
     return None
 
 
@@ -123,7 +115,7 @@ def band_transfer(data: OperatorData) -> dict[str, np.ndarray]:
         str(data.attrs["group"]), np.asarray(a["group_cayley"], dtype=np.int64), int(data.attrs["group_identity"]),
         tuple(int(g) for g in a["group_generators"]), tuple(str(s) for s in a["group_element_names"]),
     )
-    bands = spectral_bands(laplacian(group), float(data.attrs.get("solver_band_tol", 1e-8)))
+    bands = [(space.eigenvalue, space.vectors()) for space in group_bands(group)]
     u = np.asarray(a["upsample"], dtype=np.float64)
     d = np.asarray(a["downsample"], dtype=np.float64)
     nodes = np.asarray(a["subgroup_nodes"], dtype=np.int64)

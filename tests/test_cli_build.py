@@ -164,15 +164,15 @@ def test_a_failed_check_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     import gscli.build as b
     from gscli.solver import Solution
 
-    real = b.solve
+    real = b.assemble
 
-    def broken(group, nodes, *args):
-        s = real(group, nodes, *args)
+    def broken(plan, *args):
+        s = real(plan, *args)
         bad = s.antialias.copy()
         bad[0, 1] += 1e-6
-        return Solution(s.nodes, s.basis, bad, bad[nodes], s.upsample, s.bands)
+        return Solution(s.nodes, s.basis, bad, bad[s.nodes], s.upsample, s.bands)
 
-    monkeypatch.setattr(b, "solve", broken)
+    monkeypatch.setattr(b, "assemble", broken)
     r = run("build", "C8", "-r", "2", "--out", str(tmp_path))
     assert r.exit_code == 1
     assert r.stderr.startswith("Error: C8>C4: check failed, nothing written: projector_symmetric: FAILED (error 1e-06")

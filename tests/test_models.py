@@ -114,6 +114,32 @@ def test_config_errors_name_the_stage_and_what_is_allowed(change: dict, message:
     assert str(info.value).startswith(message), str(info.value)
 
 
+@pytest.mark.parametrize(("change", "key"), [
+    ({"stages": [{"channels": 2, "kernel_size": 99}]}, "kernel_size 99 is larger than the 17x17 maps"),
+    ({"image_size": 4097}, "image_size 4097"),
+    ({"stages": [{"channels": 100000000}]}, "channels = 100000000"),
+    ({"in_channels": 10**9}, "in_channels = 1000000000"),
+])
+def test_sizes_that_cannot_be_allocated_are_refused_up_front(change: dict, key: str) -> None:
+    """kernel_size 99 on 17x17 images was killed at 24 GB; image_size 4097 asked for 120 GB; 10^8 channels ran on."""
+    data = {"group": "C4", "image_size": 17, "stages": [{"channels": 2}], **change}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    message = str(info.value)
+    assert key in message and "\n" not in message, message
+
+
+def test_memory_estimate_refuses_against_what_is_available() -> None:
+    from gscli.models._config import check_memory, estimate_memory
+
+    config = parse_config(P4)
+    total, parts = estimate_memory(config, 64)
+    assert total == sum(p for p, _ in parts) and parts[0][0] >= parts[-1][0]
+    check_memory(config, 64, available=total)  # fits exactly
+    with pytest.raises(ConfigError, match="only 0.0 GiB is available; the largest part is stage"):
+        check_memory(config, 64, available=total - 1)
+
+
 def test_subgroup_types_against_enumeration() -> None:
     """Index-R subgroup types of C_N / D_N, against a brute-force list of (type, order) pairs."""
     for group in ["C1", "C6", "C12", "D1", "D4", "D6", "D12"]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
 
-from gscli.build import BuildResult, build, build_catalog
+from gscli.build import BUILD_STEPS, BuildResult, build, build_catalog
 from gscli.catalog import CATALOG, read_catalog
 from gscli.cli import main
 from gscli.cli._common import (
@@ -16,7 +18,6 @@ from gscli.cli._common import (
     parse_group_or_operator,
     print_json,
     progress_bar,
-    stderr_console,
     stdout_console,
 )
 from gscli.errors import StoreError
@@ -76,7 +77,6 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     folder = Path(out)
     if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT and not folder.exists():
         folder.mkdir(parents=True, exist_ok=True)
-    err = stderr_console()
     if group is None:
         if rate is not None or subgroup is not None:
             raise click.UsageError("--rate and --subgroup need a GROUP (without GROUP the catalog is built)")
@@ -100,8 +100,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
             parsed, sub = parsed.group, parsed.subgroup
         if rate is None and sub is None:
             raise click.UsageError(f"give --rate R or --subgroup TYPE for {parsed} (see: gscli subgroups {parsed})")
-        with err.status(f"building {parsed}", spinner="dots") if err.is_terminal else _null():
-            results = [build(parsed, rate, sub, out=folder, force=force)]
+        with progress_bar(f"building {parsed}:", len(BUILD_STEPS), str) as bar:
+            results = [build(parsed, rate, sub, out=folder, force=force, progress=_steps(bar))]
     _print_results(results, folder, as_json, group)
 
 
@@ -132,9 +132,14 @@ def _default_catalog(folder: Path) -> Path:
     return own if own.exists() else CATALOG
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
+def _steps(bar: Callable[[Any, Any], None]) -> Callable[[str], None]:
+    """Adapt ``progress_bar``'s (item, result) callback to build's one-call-per-step progress."""
+    started: list[str] = []
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def step(name: str) -> None:
+        if started:
+            bar(started[-1], "done")
+        started.append(name)
+        bar(name, None)
+
+    return step

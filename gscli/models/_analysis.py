@@ -30,9 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gscli.checks import worst
+from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
-from gscli.models._config import VARIANTS, ConfigError, ModelConfig
+from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
 from gscli.models._data import load_dataset, random_rotations
 from gscli.models._train import accuracy, predict, train
 
@@ -81,7 +83,7 @@ class LayerErrors:
     def worst(self, which: str, inside: bool) -> float | None:
         """Largest ``which`` error (``equivariance`` or ``invariance``) over transforms in / outside K."""
         values = [v for k, v in getattr(self, which).items() if (k in self.inside) == inside]
-        return max(values) if values else None
+        return worst(*values) if values else None
 
     def mean(self, which: str) -> float:
         """Mean ``which`` error over all transforms."""
@@ -112,7 +114,7 @@ class VariantErrors:
     def logits_inside(self) -> float | None:
         """Largest logit invariance error over transforms in the last stage's group (theory: 0)."""
         values = [v for k, v in self.logits.items() if k in self.final_inside]
-        return max(values) if values else None
+        return worst(*values) if values else None
 
     @property
     def logits_outside(self) -> float | None:
@@ -166,14 +168,6 @@ class ErrorReport:
                 "variants": [v.as_dict() for v in self.variants]}
 
 
-def _element_name(index: int, n: int) -> str:
-    k = index % n
-    rotation = "e" if k == 0 else "r" if k == 1 else f"r^{k}"
-    if index < n:
-        return rotation
-    return "s" if k == 0 else f"{rotation} s"
-
-
 def _describe(matrix: np.ndarray) -> str:
     angle = math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))
     if np.linalg.det(matrix) > 0:
@@ -188,9 +182,8 @@ def grid_transforms(model: GroupCNN) -> list[Transform]:
     found = []
     for index, element in enumerate(gspace.fibergroup.elements):
         matrix = np.asarray(gspace.basespace_action(element), dtype=np.float64)
-        exact = np.all(np.isclose(matrix, 0) | np.isclose(np.abs(matrix), 1)) and np.allclose(np.abs(matrix).sum(0), 1)
-        if exact and not np.allclose(matrix, np.eye(2)):
-            found.append(Transform(index, _element_name(index, n), _describe(matrix)))
+        if is_signed_permutation(matrix) and not np.allclose(matrix, np.eye(2)):
+            found.append(Transform(index, planar_element_name(index, n), _describe(matrix)))
     return found
 
 
@@ -320,6 +313,8 @@ def propagate_errors(
         raise ConfigError(f"{config.name}: the digits are 8x8 and are resized up; image_size must be >= 9, "
                           f"got {config.image_size}")
     settings = config.training
+    check_memory(config, max(images, settings.batch_size if weights == "trained" else 1),
+                 torch.empty((), dtype=dtype).element_size())
     train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
     if not 0 < images <= len(test_set):
         raise ConfigError(f"images must lie in 1..{len(test_set)}, got {images}")

@@ -39,6 +39,8 @@ __all__ = [
     "parse_config",
     "resolve_operators",
     "subgroup_types",
+    "estimate_memory",
+    "check_memory",
 ]
 
 #: Group downsampling variants: the gscli operator D = S P, plain subsampling S, or none (stay on G).
@@ -292,6 +294,9 @@ def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[
     kernel = _int(raw, "kernel_size", 3, where)
     if kernel % 2 == 0:
         raise ConfigError(f"{where}: kernel_size must be odd (centred kernels keep rotations exact), got {kernel}")
+    if kernel > side:
+        raise ConfigError(f"{where}: kernel_size {kernel} is larger than the {side}x{side} maps it convolves; "
+                          f"use an odd kernel_size of at most {side if side % 2 else side - 1}")
     stride = _int(raw, "stride", 1, where)
     if (side - 1) % stride:
         ok = [s for s in range(1, side) if (side - 1) % s == 0]
@@ -395,13 +400,78 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
         test_size=_int(training, "test_size", 500, "training"),
         dataset=dataset,
     )
-    return ModelConfig(
+    config = ModelConfig(
         name=name, group=group, stages=tuple(stages), image_size=size,
         in_channels=_int(data, "in_channels", 1, "model"), classes=_int(data, "classes", 10, "model", minimum=2),
         group_downsampling=variant, spatial_antialias=_bool(data, "spatial_antialias", True, "model"),
         blur_sigma=_float(data, "blur_sigma", 0.66, "model"), batch_norm=_bool(data, "batch_norm", True, "model"),
         training=train,
     )
+    check_memory(config, max(train.batch_size, _NOMINAL_BATCH), 4)
+    return config
+
+
+#: Images per batch the memory check of :func:`parse_config` assumes (eval-model's default ``--images``).
+_NOMINAL_BATCH = 64
+
+
+def _stage_groups(config: ModelConfig) -> list[int]:
+    """|K| of the group each stage's convolution runs on (an upper bound where a rate is still ambiguous)."""
+    orders, current = [], config.group.order
+    for stage in config.stages:
+        orders.append(current)
+        if stage.subgroup is not None:
+            current = stage.subgroup.order
+        elif stage.rate is not None and current % stage.rate == 0:
+            current //= stage.rate
+    return orders
+
+
+def estimate_memory(config: ModelConfig, batch: int, itemsize: int = 4) -> tuple[int, list[tuple[int, str]]]:
+    """Bytes a forward and backward pass of ``batch`` images needs (an upper estimate), and its parts.
+
+    Per stage: the conv output, batch norm and ReLU at the input side, kept for the backward pass
+    (4 maps of channels x |K| x side^2 per image), and the expanded filter bank
+    (channels_out |K| x channels_in |K| x kernel_size^2) with its gradient and escnn's sampled basis
+    (3 copies). Returns ``(total, [(bytes, what), ...])``, the parts largest first.
+    """
+    parts = []
+    fields_in, group_in = config.in_channels, 1  # the lifting conv reads trivial fields
+    for index, ((side, _), stage, order) in enumerate(zip(config.spatial_sizes(), config.stages, _stage_groups(config))):
+        where = f"stage {index} ({stage.name!r})"
+        maps = 4 * batch * stage.channels * order * side * side * itemsize
+        filters = 3 * stage.channels * order * fields_in * group_in * stage.kernel_size ** 2 * itemsize
+        parts.append((maps, f"{where}: channels = {stage.channels} on {side}x{side} maps (image_size "
+                            f"{config.image_size}) of a group of order {order}, for {batch} images"))
+        parts.append((filters, f"{where}: a filter bank of channels = {stage.channels} x kernel_size = "
+                               f"{stage.kernel_size}^2 x {fields_in} input fields on a group of order {order}"))
+        fields_in, group_in = stage.channels, order
+    parts.append((2 * batch * config.in_channels * config.image_size ** 2 * itemsize,
+                  f"the input: in_channels = {config.in_channels}, image_size = {config.image_size}"))
+    parts.append((3 * fields_in * config.classes * itemsize, f"the head: classes = {config.classes}"))
+    parts.sort(key=lambda p: -p[0])
+    return sum(p for p, _ in parts), parts
+
+
+def check_memory(config: ModelConfig, batch: int, itemsize: int = 4, available: int | None = None) -> None:
+    """Refuse, before anything is allocated, a model whose estimate exceeds the memory available.
+
+    ``available`` defaults to what the system reports (Linux ``MemAvailable``); the message names
+    the configuration keys of the largest part of the estimate.
+    """
+    if available is None:
+        from gscli.build import available_memory
+
+        available = available_memory()
+    if available is None:
+        return
+    total, parts = estimate_memory(config, batch, itemsize)
+    if total > available:
+        raise ConfigError(
+            f"model: needs about {total / 2**30:.1f} GiB ({'float32' if itemsize == 4 else 'float64'}), "
+            f"only {available / 2**30:.1f} GiB is available; the largest part is {parts[0][1]} "
+            f"({parts[0][0] / 2**30:.1f} GiB): make it smaller"
+        )
 
 
 def resolve_operators(config: ModelConfig) -> list[OperatorSpec | None]:

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from gscli.groups import identity_index as identity_of
+from gscli.groups import inverse_table
+
 __all__ = ["identity_of", "coset_table", "shifted_operators"]
-
-
-def identity_of(cayley: np.ndarray) -> int:
-    """Index of the identity in a Cayley table (the row that maps every x to x)."""
-    rows = np.nonzero((cayley == np.arange(cayley.shape[0])[None, :]).all(axis=1))[0]
-    if len(rows) != 1:
-        raise ValueError("the Cayley table has no unique identity row")
-    return int(rows[0])
 
 
 def coset_table(cayley: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +57,7 @@ def shifted_operators(
     down : ndarray of float64, shape (K, m, n)
     up : ndarray of float64, shape (K, n, m)
     """
-    e = identity_of(cayley)
-    inverse = np.argmax(cayley == e, axis=1)
+    inverse = inverse_table(cayley)
     perms = cayley[inverse[representatives]]  # (K, n): row k is x -> c_k^{-1} x
     down = np.stack([downsample[:, p] for p in perms]).astype(np.float64)
     up = np.stack([upsample[p, :] for p in perms]).astype(np.float64)

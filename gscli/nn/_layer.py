@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from gscli.errors import FormatError, InputError
-from gscli.groups import homomorphism_defects
+from gscli.groups import homomorphism_defects, sampling_matrix
 from gscli.nn import _cosets, _interop
 from gscli.nn._source import catalog_file
 from gscli.specs import OperatorSpec
@@ -251,8 +251,7 @@ class GroupDownsample(nn.Module):
         up = self.operator_up.detach().to("cpu", torch.float64).numpy()
         nodes = self.subgroup_nodes.detach().cpu().numpy()
         if not self.antialias:
-            down = np.zeros_like(down)
-            down[np.arange(len(nodes)), nodes] = 1.0
+            down = sampling_matrix(down.shape[1], nodes)
         cayley = self._group_cayley
         if self.canonicalize:
             coset_of, reps = _cosets.coset_table(cayley, nodes)

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from gscli import __version__
-from gscli.checks import Check, failed, fft_lowpass_downsample
+from gscli.checks import Check, failed, fft_lowpass_downsample, maxabs
 from gscli.errors import CheckError, FormatError, StoreError
 from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
 from gscli.scale._resample import band_limit, resample_matrix
@@ -113,10 +113,6 @@ _DETAILS = {
 }
 
 
-def _maxabs(a: np.ndarray) -> float:
-    return float(np.abs(a).max(initial=0.0))
-
-
 # --------------------------------------------------------------------------------------------------
 # References, computed independently of the closed form.
 
@@ -179,26 +175,26 @@ def check_axis(n: int, m: int, d: np.ndarray, u: np.ndarray, projector: np.ndarr
     p = u @ d
     errors = {
         "band": band_error,
-        "realness": _maxabs(truncation.imag),
-        "fft_reference": _maxabs(d - truncation.real),
-        "closed_form": _maxabs(d - resample_matrix(n, m)),
-        "upsample_adjoint": _maxabs(u - (n / m) * d.T),
-        "projector_stored": _maxabs(projector - p),
-        "projector_symmetric": _maxabs(p - p.T),
-        "projector_idempotent": _maxabs(p @ p - p),
+        "realness": maxabs(truncation.imag),
+        "fft_reference": maxabs(d - truncation.real),
+        "closed_form": maxabs(d - resample_matrix(n, m)),
+        "upsample_adjoint": maxabs(u - (n / m) * d.T),
+        "projector_stored": maxabs(projector - p),
+        "projector_symmetric": maxabs(p - p.T),
+        "projector_idempotent": maxabs(p @ p - p),
         "projector_trace": abs(float(np.trace(p)) - (2 * h + 1)),
-        "downsample_upsample": _maxabs(d @ u - (np.eye(m) - nyquist_projector(m))),
-        "semigroup": max(max(_maxabs(resample_matrix(size, m) @ resample_matrix(n, size) - d),
-                             _maxabs(resample_matrix(size, n) @ resample_matrix(m, size) - u))
+        "downsample_upsample": maxabs(d @ u - (np.eye(m) - nyquist_projector(m))),
+        "semigroup": max(max(maxabs(resample_matrix(size, m) @ resample_matrix(n, size) - d),
+                             maxabs(resample_matrix(size, n) @ resample_matrix(m, size) - u))
                          for size in intermediate_sizes(n, m)),
     }
     if n % m == 0:
         rate = n // m
-        errors["sampled_projector"] = _maxabs(d - p[::rate, :])
+        errors["sampled_projector"] = maxabs(d - p[::rate, :])
         cosine = np.zeros((m, n))
         if m % 2 == 0:  # the bins +-M/2 are two bins of Z_N, or one when M = N
             cosine = ((2.0 if rate > 1 else 1.0) / n) * np.outer((-1.0) ** np.arange(m), np.cos(np.pi * np.arange(n) / rate))
-        errors["group_operator"] = _maxabs(fft_lowpass_downsample(n, rate) - d - cosine)
+        errors["group_operator"] = maxabs(fft_lowpass_downsample(n, rate) - d - cosine)
     return errors
 
 
@@ -226,8 +222,8 @@ def _resample_checks(spec: GridOperatorSpec, downs: list[np.ndarray], ups: list[
     for dtype, name in ((torch.float64, "resample_float64"), (torch.float32, "resample_float32"))[: 2 if float32 else 1]:
         down = resample(torch.from_numpy(x).to(dtype), coarse).double().numpy()
         up = resample(torch.from_numpy(z).to(dtype), fine).double().numpy()
-        error = max(_maxabs(down - expected_down) / max(_maxabs(expected_down), 1e-300),
-                    _maxabs(up - expected_up) / max(_maxabs(expected_up), 1e-300))
+        error = max(maxabs(down - expected_down) / max(maxabs(expected_down), 1e-300),
+                    maxabs(up - expected_up) / max(maxabs(expected_up), 1e-300))
         checks.append(Check(name, error, GRID_TOLERANCES[name],
                             f"{_DETAILS[name]}; (2, 3, {'x'.join(map(str, fine))}) <-> ({'x'.join(map(str, coarse))}), "
                             f"axes {letters}"))
