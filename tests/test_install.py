@@ -90,7 +90,7 @@ def test_this_is_the_environment_ci_says_it_is() -> None:
         return
     assert "site-packages" in Path(gscli.__file__).parts
     assert int(np.__version__.split(".")[0]) >= 2
-    assert installed == {"1": [], "cli": ["click", "rich", "matplotlib"]}[kind]
+    assert installed == {"1": [], "cli": ["scipy", "click", "rich", "matplotlib"]}[kind]
 
 
 def test_version_is_one_value_everywhere(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_building_without_escnn_names_the_build_extra(tmp_path: Path) -> None:
     assert BUILD_HINT in r.stderr and not (tmp_path / "D4-C2.h5").exists()
     pytest.importorskip("click")
     pytest.importorskip("rich")
-    for args in (["build", "D12", "--rate", "2", "--out", str(tmp_path)], ["subgroups", "O"]):
+    for args in (["build", "O", "--rate", "2", "--out", str(tmp_path)], ["subgroups", "Ih"]):  # C_N, D_N need no escnn
         r = run_blocked("gscli", ("escnn",), tmp_path, *args, module=True)
         assert r.returncode == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
         assert r.stderr.startswith("Error: building operators needs escnn") and BUILD_HINT in r.stderr
@@ -293,6 +293,9 @@ def test_plotting_without_matplotlib_names_the_cli_extra(tmp_path: Path) -> None
     assert not png.exists()
     r = run_blocked("gscli", ("matplotlib",), tmp_path, "inspect", shipped, "--json", module=True)
     assert r.returncode == 0 and json.loads(r.stdout)["operator"] == "C8>C4"  # inspect itself needs no matplotlib
+    r = run_blocked("gscli", ("scipy",), tmp_path, "eval", shipped, "--no-signals", "--json", module=True)
+    assert r.returncode == 1 and json.loads(r.stdout)["files"][0]["error"] == (
+        f"the sparse Laplacian (gscli build, gscli eval) needs scipy, which is not installed; {CLI_HINT}")
 
 
 def test_eval_without_matplotlib_checks_everything_and_says_what_it_skipped(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_wheel_holds_the_catalog_and_says_its_dependencies(dist: Path) -> None:
     assert "numpy>=1.24" in base  # numpy 2 allowed where users are
     assert 'numpy<2;extra=="build"' in requires and 'escnn==1.0.11;extra=="build"' in requires
     assert 'gscli[cli];extra=="build"' in requires
-    assert {r.split(";")[0].split(">")[0] for r in requires if 'extra=="cli"' in r} == {"click", "rich", "matplotlib"}
+    assert {r.split(";")[0].split(">")[0] for r in requires if 'extra=="cli"' in r} == {"click", "rich", "matplotlib", "scipy"}
     assert set(meta.get_all("Provides-Extra")) == {"cli", "build", "data", "test"}
     assert meta["Version"] == version
     assert "gscli = gscli.__main__:main" in entry_points
