@@ -122,16 +122,41 @@ class Candidate:
         return assemble(self.plan)
 
 
-def _load(spec: GroupSpec) -> tuple[FiniteGroup, Any]:
+def _load(spec: GroupSpec, generators: Any = None) -> tuple[FiniteGroup, Any]:
+    """G's tables from escnn; with ``generators`` (see :func:`gscli.cayley.resolve_generators`), G with that
+    Cayley graph instead of escnn's."""
     _check_size(spec)
     from gscli import _escnn
 
-    return _escnn.load_group(spec), _escnn
+    group = _escnn.load_group(spec)
+    if generators is not None:
+        from gscli.cayley import resolve_generators
+
+        chosen = resolve_generators(group, generators)
+        if chosen is not None:
+            group = _with_generators(group, chosen)
+    return group, _escnn
 
 
-def candidates(group: GroupSpec, order: int | None = None) -> list[Candidate]:
-    """Every subgroup of ``group`` (of ``order`` elements, if given), solved, sorted by the selection rule."""
-    G, escnn_side = _load(group)
+_CUSTOM_GROUPS: dict[tuple[int, tuple[int, ...]], FiniteGroup] = {}
+
+
+def _with_generators(group: FiniteGroup, generators: tuple[int, ...]) -> FiniteGroup:
+    """One FiniteGroup object per (group, generators), so the solver's band cache is reused."""
+    from dataclasses import replace
+
+    key = (id(group), generators)
+    if key not in _CUSTOM_GROUPS:
+        _CUSTOM_GROUPS[key] = replace(group, generators=generators)  # not planar: its bands come from eigh
+    return _CUSTOM_GROUPS[key]
+
+
+def candidates(group: GroupSpec, order: int | None = None, generators: Any = None) -> list[Candidate]:
+    """Every subgroup of ``group`` (of ``order`` elements, if given), solved, sorted by the selection rule.
+
+    ``generators`` chooses the Cayley graph (default: escnn's; see :mod:`gscli.cayley`).
+    """
+    G, escnn_side = _load(group, generators)
     found = [Candidate(h, plan(G, h.nodes)) for h in escnn_side.subgroups(group, order)]
     return sorted(found, key=lambda c: (c.subgroup.order, round(c.cost, 6), c.subgroup.type, c.subgroup.key))
 
@@ -200,14 +225,15 @@ def validate_request(group: GroupSpec, rate: int | None = None, subgroup: Subgro
 
 
 def select_subgroup(
-    group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None
+    group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None, generators: Any = None
 ) -> tuple[Candidate, str]:
     """Choose H for a rate and/or a subgroup type; return it with a sentence saying why.
 
+    ``generators``: the Cayley graph whose Laplacian measures aliasing (default: escnn's).
     Raises :class:`SubgroupError` (listing what exists) when nothing matches.
     """
     order = validate_request(group, rate, subgroup)
-    pool = candidates(group, order)
+    pool = candidates(group, order, generators)
     if subgroup is not None:
         pool = [c for c in pool if c.subgroup.type == str(subgroup)]
     chosen, tied = choose(pool)
@@ -219,6 +245,14 @@ def select_subgroup(
     )
     if len(tied) > 1:
         reason += f"; {len(tied)} tie, the first by (type name, sorted element indices) is taken"
+    if generators is not None:
+        G, _ = _load(group, generators)
+        default, _ = _load(group)
+        if G is not default:
+            from gscli.cayley import describe_generators
+
+            reason += f"; Cayley-graph generators {describe_generators(G, G.generators)} (escnn's: " \
+                      f"{describe_generators(default, default.generators)})"
     return chosen, reason
 
 
@@ -256,10 +290,28 @@ class BuiltOperator:
             arrays["group_matrices"] = self.group.matrices
         return arrays
 
+    @property
+    def custom_generators(self) -> tuple[int, ...] | None:
+        """The Cayley-graph generators if they are not escnn's, else ``None``."""
+        from gscli._escnn import load_group
+
+        default = load_group(self.spec.group).generators
+        mine = tuple(sorted(set(self.group.generators)))
+        return None if mine == tuple(sorted(set(default))) else mine
+
+    @property
+    def file_suffix(self) -> str:
+        from gscli.cayley import generator_suffix
+
+        return generator_suffix(self.custom_generators)
+
     def attrs(self) -> dict[str, Any]:
         from gscli._escnn import escnn_version
+        from gscli.cayley import DEFAULT, describe_generators
 
+        custom = self.custom_generators
         return {
+            "cayley_generators": DEFAULT if custom is None else describe_generators(self.group, custom),
             "group": str(self.spec.group),
             "subgroup": str(self.spec.subgroup),
             "rate": self.spec.rate,
@@ -285,10 +337,14 @@ def build_operator(
     rate: int | None = None,
     subgroup: SubgroupSpec | str | None = None,
     progress: Callable[[str], None] | None = None,
+    generators: Any = None,
 ) -> BuiltOperator:
     """Choose the subgroup, solve for P, D and U in float64, and measure every check.
 
     ``progress``, if given, is called with each step of :data:`BUILD_STEPS` as it starts.
+    ``generators`` (names or indices of elements of G, e.g. ``"r, r s"``) choose the Cayley graph
+    whose Laplacian defines the bands; default escnn's ``G.generators``. A set that does not
+    generate G raises :class:`SubgroupError` naming what it generates.
 
     >>> op = build_operator("D12", subgroup="D6")
     >>> op.spec, op.ok, op.solution.downsample.shape
@@ -298,13 +354,14 @@ def build_operator(
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
     say("subgroup")
-    chosen, reason = select_subgroup(group, rate, subgroup)
-    G, _ = _load(group)
+    chosen, reason = select_subgroup(group, rate, subgroup, generators)
+    G, _ = _load(group, generators)
     sol = assemble(chosen.plan, say)
     say("checks")
     checks = check_operator(
         sol.antialias, sol.downsample, sol.upsample, chosen.subgroup.nodes, G.cayley, chosen.subgroup.cayley,
-        laplacian=laplacian_sparse(G), cyclic=group.family == "C",
+        laplacian=laplacian_sparse(G),
+        cyclic=group.family == "C" and G is _load(group)[0],  # the FFT low-pass is that of generator r
     )
     spec = OperatorSpec(group, SubgroupSpec(chosen.subgroup.type))
     return BuiltOperator(spec, G, chosen.subgroup, sol, tuple(checks), reason)
@@ -346,8 +403,16 @@ def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start:
                        data.checks, data.attrs["checksum"], _bands_of(data["bands"]))
 
 
-def _file_status(path: Path, spec: OperatorSpec) -> tuple[OperatorData | None, str]:
-    """``(data, "")`` when ``path`` is a valid, current file for ``spec``; else ``(None, why not)``."""
+def _file_status(
+    path: Path, spec: OperatorSpec, generators: tuple[int, ...] | None = None
+) -> tuple[OperatorData | None, str]:
+    """``(data, "")`` when ``path`` is a valid, current file for ``spec``; else ``(None, why not)``.
+
+    ``generators``: the custom Cayley-graph generators the file must have been built with (``None``:
+    escnn's, recorded as ``cayley_generators = "escnn"`` or, in older files, not recorded).
+    """
+    from gscli.cayley import DEFAULT
+
     try:
         data = read_operator(path)
     except FormatError as exc:
@@ -355,14 +420,21 @@ def _file_status(path: Path, spec: OperatorSpec) -> tuple[OperatorData | None, s
     a = data.attrs
     if a.get("group") != str(spec.group) or a.get("subgroup") != str(spec.subgroup):
         return None, f"{path} holds {a.get('group')}>{a.get('subgroup')}, not {spec}"
+    recorded = a.get("cayley_generators", DEFAULT)
+    stored = tuple(sorted(int(g) for g in data["group_generators"]))
+    if generators is None and recorded != DEFAULT:
+        return None, f"{path} was built with Cayley-graph generators {recorded}, not escnn's"
+    if generators is not None and (recorded == DEFAULT or stored != tuple(sorted(generators))):
+        return None, f"{path} was built with Cayley-graph generators {recorded}, not the requested ones"
     if a.get("solver") != SOLVER:
         return None, f"{path} was made by solver {a.get('solver')!r}, not {SOLVER!r}"
     return data, ""
 
 
-def is_up_to_date(path: Path, spec: OperatorSpec) -> bool:
-    """True when ``path`` is a valid file (checksum verified) for ``spec`` from this solver and format."""
-    return _file_status(path, spec)[0] is not None
+def is_up_to_date(path: Path, spec: OperatorSpec, generators: tuple[int, ...] | None = None) -> bool:
+    """True when ``path`` is a valid file (checksum verified) for ``spec`` from this solver and format
+    (and, with ``generators``, built with those Cayley-graph generators)."""
+    return _file_status(path, spec, generators)[0] is not None
 
 
 def _check_folder(folder: Path) -> None:
@@ -382,10 +454,10 @@ def _write(op: BuiltOperator, folder: Path, force: bool, start: float,
     bad = failed(list(op.checks))
     if bad:
         raise CheckError(f"{op.spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
-    path = operator_path(op.spec, folder)
+    path = operator_path(op.spec, folder, op.file_suffix)
     existed = path.exists()
     if existed and not force:
-        data, why = _file_status(path, op.spec)
+        data, why = _file_status(path, op.spec, op.custom_generators)
         if data is not None:
             return _result_from_file(op.spec, path, data, start)
         raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator ({why}); pass --force to replace it")
@@ -404,10 +476,15 @@ def build(
     out: Path | str = "operators",
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    generators: Any = None,
 ) -> BuildResult:
     """Build one operator into the folder ``out`` (``<G>-<H>.h5``) and return what happened.
 
     ``progress``, if given, is called with each step of :data:`BUILD_STEPS` as it starts.
+    ``generators`` (element names or indices, e.g. ``"r, r s"``) choose the Cayley graph; a choice
+    other than escnn's is written to ``<G>-<H>_g<i>_<j>...h5`` (its element indices), so it never
+    replaces or is mistaken for the default file, and is recorded in the file
+    (``group_generators``, ``cayley_generators``).
 
     An up-to-date file is kept unless ``force``; a different file of the same name is an error
     unless ``force``. A failed check writes nothing and raises :class:`CheckError`.
@@ -423,6 +500,8 @@ def build(
     remove_stale_temporaries(folder)
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
+    if generators is not None:
+        return _build_with_generators(group, rate, subgroup, folder, force, generators, start, progress)
     if subgroup is not None and not force and group.order % subgroup.order == 0:
         spec = OperatorSpec(group, subgroup)  # a current file needs no lock (renames are atomic) and no escnn
         if rate is None or rate == spec.rate:
@@ -442,6 +521,17 @@ def build(
             return _write(op, folder, force, start, progress)
     op = build_operator(group, rate, subgroup, progress)
     with write_lock(operator_path(op.spec, folder)):
+        return _write(op, folder, force, start, progress)
+
+
+def _build_with_generators(group: GroupSpec, rate: int | None, subgroup: SubgroupSpec | None, folder: Path,
+                           force: bool, generators: Any, start: float,
+                           progress: Callable[[str], None] | None = None) -> BuildResult:
+    """:func:`build` with a Cayley-graph choice: validated first (they must generate G), then built and written."""
+    validate_request(group, rate, subgroup)
+    _load(group, generators)  # raises SubgroupError unless they generate G
+    op = build_operator(group, rate, subgroup, progress, generators)
+    with write_lock(operator_path(op.spec, folder, op.file_suffix)):
         return _write(op, folder, force, start, progress)
 
 

@@ -270,7 +270,7 @@ def check_file(data: OperatorData, seed: int = 0) -> list[Check]:
     -------
     list of Check
         :func:`gscli.checks.check_operator`'s checks (with the Laplacian of the stored generators,
-        and the FFT reference for C_N), then ``group_table``, ``subgroup_table`` (C_k and D_k
+        and the FFT reference for C_N built with escnn's generator r), then ``group_table``, ``subgroup_table`` (C_k and D_k
         subgroups), ``basis_orthonormal``, ``basis_spans_antialias``, ``band_table``,
         ``aliasing_cost`` and the four ``float32_*`` checks.
     """
@@ -280,7 +280,8 @@ def check_file(data: OperatorData, seed: int = 0) -> list[Check]:
     lap = laplacian_sparse(group)
     checks = check_operator(
         a["antialias"], a["downsample"], a["upsample"], a["subgroup_nodes"], a["group_cayley"], a["subgroup_cayley"],
-        laplacian=lap, cyclic=data.spec.group.family == "C",
+        laplacian=lap,
+        cyclic=data.spec.group.family == "C" and data.attrs.get("cayley_generators", "escnn") == "escnn",
     )
     checks += table_checks
     checks += _basis_checks(data)

@@ -24,7 +24,8 @@ The HDF5 part holds::
 Root attributes: ``format``, ``format_version``, ``group``, ``subgroup``, ``rate``, ``group_order``,
 ``subgroup_order``, ``group_identity``, ``subgroup_identity``, ``subgroup_source``,
 ``escnn_subgroup_id`` (JSON: escnn's id of H in G for planar groups, e.g. ``[0, 6]``, else ``null``), ``selection``,
-``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``checks`` (JSON list of the
+``solver``, ``solver_band_tol``, ``solver_rank_tol``, ``aliasing_cost``, ``cayley_generators`` (``"escnn"``
+for escnn's generators, else the chosen ones by name; absent in older files: escnn's), ``checks`` (JSON list of the
 measured checks), producer versions ``gscli_version``, ``escnn_version``, ``numpy_version``,
 ``h5py_version``, and ``checksum`` = ``sha256:<hex>`` of every dataset (name, dtype, shape, bytes).
 
@@ -130,6 +131,7 @@ _ATTR_TYPES = {
     "subgroup_source": _STR, "escnn_subgroup_id": _STR, "selection": _STR, "solver": _STR,
     "solver_band_tol": _FLOAT, "solver_rank_tol": _FLOAT, "aliasing_cost": _FLOAT, "checks": _STR,
     "gscli_version": _STR, "escnn_version": _STR, "numpy_version": _STR, "h5py_version": _STR, "checksum": _STR,
+    "cayley_generators": _STR,
 }
 _JSON_ATTRS = ("checks", "escnn_subgroup_id")
 

@@ -220,6 +220,7 @@ def summarize(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
         "subgroup_order": int(attrs["subgroup_order"]),
         "group_identity": int(attrs["group_identity"]),
         "generators": [g_names[int(g)] for g in a["group_generators"]],
+        "cayley_generators": str(attrs.get("cayley_generators", "escnn")),
         "elements": elements,
         "bands": bands,
         "aliasing_cost": float(attrs["aliasing_cost"]) if "aliasing_cost" in attrs else None,

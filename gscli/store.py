@@ -30,7 +30,7 @@ STORE_ENV = "GSCLI_STORE"
 #: Seconds a writer waits for another writer of the same file before giving up.
 LOCK_TIMEOUT = 3600.0
 
-_STEM_RE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+")
+_STEM_RE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+(_g[0-9]+(_[0-9]+)*)?")
 
 
 def default_store() -> Path:
@@ -38,15 +38,21 @@ def default_store() -> Path:
     return Path(os.environ.get(STORE_ENV) or "operators")
 
 
-def operator_path(spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None) -> Path:
+def operator_path(
+    spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None, suffix: str = ""
+) -> Path:
     """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"``, a grid operator ``"Z28>Z20"``, or a parsed spec) in ``store``.
+
+    ``suffix`` (from :func:`gscli.cayley.generator_suffix`, e.g. ``g1_13``) names operators built with
+    Cayley-graph generators other than escnn's: ``D12-D6_g1_13.h5``. The plain name always holds
+    escnn's generators, so two choices never share a file.
 
     Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
     parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
     folder = Path(store) if store is not None else default_store()
-    stem = parsed.stem
+    stem = f"{parsed.stem}_{suffix}" if suffix else parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():
         raise StoreError(f"operator {parsed!r} gives the file name {stem!r}, which is not a plain name inside the store")
     path = folder / f"{stem}.h5"

@@ -46,10 +46,14 @@ def _results_table(results: list[BuildResult]) -> Table:
 @click.option("--catalog", "catalog", type=click.Path(dir_okay=False, path_type=Path),
               help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt, else the catalog shipped with gscli].")
 @click.option("--force", is_flag=True, help="Rebuild and replace files that exist, even up-to-date ones.")
+@click.option("--generators", "generators", metavar="LIST",
+              help="Cayley-graph generators whose Laplacian defines frequency: element names or indices, "
+                   "comma-separated, e.g. 'r,r s' for D_N [default: escnn's, e.g. r,s]. They must generate "
+                   "GROUP; another choice is written to G-H_g<i>_<j>.h5 (element indices).")
 @json_option
 @click.pass_context
 def build_command(ctx: click.Context, group: str | None, rate: int | None, subgroup: str | None, out: str,
-                  catalog: Path | None, force: bool, as_json: bool) -> None:
+                  catalog: Path | None, force: bool, generators: str | None, as_json: bool) -> None:
     """Build operators and write them to OUT as <G>-<H>.h5 (HDF5).
 
     GROUP is C<N>, D<N>, O, Oh, I or Ih; name H with --subgroup TYPE, or give only --rate R and the
@@ -71,6 +75,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
       gscli build D12 --rate 2             # chooses D6 or C12 by least aliasing
       gscli build D12 --subgroup C12
       gscli build O --rate 2 --json        # O > T
+      gscli build D12 --rate 2 --generators 'r,r s'   # another Cayley graph: another D6 copy
       gscli build Z28x28-Z20x20            # images 28x28 -> 20x20 and back
       gscli build --out /tmp/ops --force   # the catalog, rebuilt elsewhere
     """
@@ -78,8 +83,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT and not folder.exists():
         folder.mkdir(parents=True, exist_ok=True)
     if group is None:
-        if rate is not None or subgroup is not None:
-            raise click.UsageError("--rate and --subgroup need a GROUP (without GROUP the catalog is built)")
+        if rate is not None or subgroup is not None or generators is not None:
+            raise click.UsageError("--rate, --subgroup and --generators need a GROUP (without GROUP the catalog is built)")
         specs = read_catalog(catalog if catalog is not None else _default_catalog(folder))
         if not folder.is_dir():
             raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
@@ -89,6 +94,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
         if catalog is not None:
             raise click.UsageError("--catalog is only used without GROUP")
         if group.strip()[:1] in ("Z", "z"):  # a grid operator, e.g. Z28x28>Z20x20
+            if generators is not None:
+                raise click.UsageError("--generators chooses a group's Cayley graph; grid operators (Z<N>) take none")
             results = [_build_grid(group, rate, subgroup, folder, force)]
             _print_results(results, folder, as_json, group)
             return
@@ -101,7 +108,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
         if rate is None and sub is None:
             raise click.UsageError(f"give --rate R or --subgroup TYPE for {parsed} (see: gscli subgroups {parsed})")
         with progress_bar(f"building {parsed}:", len(BUILD_STEPS), str) as bar:
-            results = [build(parsed, rate, sub, out=folder, force=force, progress=_steps(bar))]
+            results = [build(parsed, rate, sub, out=folder, force=force, progress=_steps(bar),
+                             generators=generators)]
     _print_results(results, folder, as_json, group)
 
 

@@ -68,7 +68,8 @@ def _facts(summary: dict[str, Any]) -> Table:
                            f"{c['sampling_sigma_min']:.6g} (largest {c['sampling_sigma_max']:.6g}, "
                            f"condition {c['sampling_condition']:.4g})"),
         ("aliasing cost", "tr(P L) = " + (f"{cost:.6g}" if cost is not None else "not stored")),
-        ("generators", ", ".join(summary["generators"])),
+        ("generators", ", ".join(summary["generators"])
+         + (" (escnn's)" if summary.get("cayley_generators", "escnn") == "escnn" else " (chosen with --generators)")),
         ("selection", str(p.get("selection", ""))),
         ("subgroup source", str(p.get("subgroup_source", ""))),
         ("solver", f"{p.get('solver')} (band tol {p.get('solver_band_tol')}, rank tol {p.get('solver_rank_tol')})"),
