@@ -7,9 +7,12 @@ prints reaches stdout), converts what it returns to numpy tables once, and cache
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from gscli.groups import (
     rotation_name,
 )
 from gscli.specs import GroupSpec
+from gscli.store import why_not_writable
 
 __all__ = ["escnn_group", "escnn_version", "load_group", "subgroups", "cache_dir"]
 
@@ -43,6 +47,27 @@ def cache_dir() -> Path:
         return Path(os.environ["GSCLI_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "gscli"
+
+
+def _usable_cache(location: Path) -> str | None:
+    """``location`` if escnn can cache there; else a temporary folder for this process; else ``None``
+    (no disk cache). A fallback is announced in one line on stderr, never a traceback."""
+    try:
+        location.mkdir(parents=True, exist_ok=True)
+        reason = why_not_writable(location)
+    except OSError as exc:  # a file in the way, a read-only file system, no permission
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if reason is None:
+        return str(location)
+    try:
+        fallback: str | None = tempfile.mkdtemp(prefix="gscli-escnn-")
+        atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+        instead = f"using a temporary cache in {fallback} for this run"
+    except OSError:
+        fallback, instead = None, "running without a disk cache"
+    sys.stderr.write(f"gscli: escnn's cache folder {str(location)!r} is not writable ({reason}); {instead} "
+                     "(set GSCLI_CACHE_DIR to a writable folder to keep the cache)\n")
+    return fallback
 
 
 @contextlib.contextmanager
@@ -59,13 +84,13 @@ def _escnn_group_module() -> Any:
         import joblib
     except ImportError as exc:  # pragma: no cover - joblib comes with escnn
         raise DependencyError("building operators needs escnn: pip install 'gscli[build]'") from exc
-    location = cache_dir() / "escnn"
+    location = _usable_cache(cache_dir() / "escnn")
     original = joblib.Memory
 
     class _UserCacheMemory(original):  # type: ignore[misc, valid-type]
         def __init__(self, _location: Any = None, *args: Any, **kwargs: Any) -> None:
             kwargs["verbose"] = 0
-            super().__init__(str(location), *args, **kwargs)
+            super().__init__(location, *args, **kwargs)
 
     joblib.Memory = _UserCacheMemory
     try:

@@ -10,6 +10,7 @@ built from right multiplications), so every copy is a candidate.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from gscli import __version__
-from gscli.catalog import FOLDER as SHIPPED_FOLDER
 from gscli.catalog import read_catalog
 from gscli.checks import Check, check_operator, failed
 from gscli.errors import CheckError, FormatError, SizeError, StoreError, SubgroupError
@@ -29,7 +29,7 @@ from gscli.fileformat import OperatorData, read_operator, remove_stale_temporari
 from gscli.groups import FiniteGroup, Subgroup
 from gscli.solver import BAND_TOL, RANK_TOL, Plan, Solution, assemble, laplacian_sparse, plan
 from gscli.specs import MAX_GROUP_ORDER, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
-from gscli.store import operator_path, write_lock
+from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock
 
 __all__ = [
     "Candidate",
@@ -186,21 +186,25 @@ def choose(pool: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
     return min(tied, key=lambda c: (c.subgroup.type, c.subgroup.key)), tied
 
 
-def validate_request(group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None) -> int:
-    """Check a (rate, subgroup type) request against G without solving anything; return |H|.
+def _allowed_rates(group: GroupSpec) -> list[int]:
+    """The rates G has a subgroup for: every divisor of |G| for C_N and D_N, fewer for point groups."""
+    if group.planar:  # C_N has C_d for every d | N; D_N has C_d (d | N) and D_k (2k, k | N): every divisor
+        return [r for r in range(1, group.order + 1) if group.order % r == 0]
+    return list(_rates_available(group))
 
-    Raises :class:`SizeError` for a group too large to build, :class:`SubgroupError` (listing what
-    exists) for a rate or type G does not have.
-    """
+
+def _check_numbers(group: GroupSpec, rate: int | None, subgroup: SubgroupSpec | None) -> None:
+    """The checks of :func:`validate_request` that need no subgroup enumeration: size, rate, orders."""
     _check_size(group)
     if rate is None and subgroup is None:
         raise SubgroupError(f"give a rate (--rate R) or a subgroup type (--subgroup TYPE) for {group}")
-    if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 1):
-        raise SubgroupError(f"rate {rate!r} must be a positive integer dividing |{group}| = {group.order}")
+    if rate is not None and (not isinstance(rate, numbers.Integral) or isinstance(rate, bool) or rate < 1):
+        raise SubgroupError(f"rate {rate!r} must be a positive integer dividing |{group}| = {group.order}; "
+                            f"allowed rates: {', '.join(map(str, _allowed_rates(group)))}")
     if rate is not None and group.order % rate:
-        divisors = [r for r in range(1, group.order + 1) if group.order % r == 0]
         raise SubgroupError(
-            f"rate {rate} does not divide |{group}| = {group.order}; allowed rates: {', '.join(map(str, divisors))}"
+            f"rate {rate} does not divide |{group}| = {group.order}; "
+            f"allowed rates: {', '.join(map(str, _allowed_rates(group)))}"
         )
     if subgroup is not None:
         if group.order % subgroup.order:
@@ -213,7 +217,16 @@ def validate_request(group: GroupSpec, rate: int | None = None, subgroup: Subgro
                 f"subgroup {subgroup} has index {group.order // subgroup.order} in {group}, not rate {rate}; "
                 f"available: {_describe_available(group)}"
             )
-    order = group.order // rate if rate is not None else subgroup.order  # type: ignore[union-attr]
+
+
+def validate_request(group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None) -> int:
+    """Check a (rate, subgroup type) request against G without solving anything; return |H|.
+
+    Raises :class:`SizeError` for a group too large to build, :class:`SubgroupError` (listing what
+    exists) for a rate or type G does not have.
+    """
+    _check_numbers(group, rate, subgroup)
+    order = group.order // int(rate) if rate is not None else subgroup.order  # type: ignore[union-attr]
     _check_memory(group, order)
     from gscli import _escnn
 
@@ -241,7 +254,7 @@ def select_subgroup(
     reason = (
         f"least aliasing: tr(PL) = {abs(chosen.cost):.6g}, the smallest among {len(pool)} "
         f"subgroup{'s' if len(pool) != 1 else ''} of index {group.order // order} "
-        f"({'type' if subgroup is not None else 'types'} {', '.join(types)})"
+        f"({'type' if len(types) == 1 else 'types'} {', '.join(types)})"
     )
     if len(tied) > 1:
         reason += f"; {len(tied)} tie, the first by (type name, sorted element indices) is taken"
@@ -398,8 +411,12 @@ def _bands_of(bands: np.ndarray) -> list[dict]:
     return [{"eigenvalue": float(b["eigenvalue"]), "dimension": int(b["dimension"]), "kept": int(b["kept"])} for b in bands]
 
 
-def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start: float) -> BuildResult:
-    return BuildResult(spec, path, "up-to-date", time.perf_counter() - start, str(data.attrs.get("selection", "")),
+def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start: float,
+                      selection: str | None = None) -> BuildResult:
+    """An ``up-to-date`` result; ``selection`` is this request's reason when it was computed, else the file's."""
+    if selection is None:
+        selection = f"up to date, kept as built: {data.attrs.get('selection', '')}"
+    return BuildResult(spec, path, "up-to-date", time.perf_counter() - start, selection,
                        data.checks, data.attrs["checksum"], _bands_of(data["bands"]))
 
 
@@ -437,17 +454,6 @@ def is_up_to_date(path: Path, spec: OperatorSpec, generators: tuple[int, ...] | 
     return _file_status(path, spec, generators)[0] is not None
 
 
-def _check_folder(folder: Path) -> None:
-    if not folder.exists():
-        raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
-    if not folder.is_dir():
-        raise StoreError(f"output {str(folder)!r} is not a folder; pass a folder with --out")
-    if folder.resolve() == SHIPPED_FOLDER:
-        raise StoreError(f"output folder {str(folder)!r} holds the catalog shipped with gscli, which is read-only; pass another --out")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise StoreError(f"output folder {str(folder)!r} is not writable; pass another --out")
-
-
 def _write(op: BuiltOperator, folder: Path, force: bool, start: float,
            progress: Callable[[str], None] | None = None) -> BuildResult:
     """Write ``op`` into ``folder`` (the caller holds the file's write lock)."""
@@ -455,11 +461,12 @@ def _write(op: BuiltOperator, folder: Path, force: bool, start: float,
     if bad:
         raise CheckError(f"{op.spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
     path = operator_path(op.spec, folder, op.file_suffix)
+    check_replaceable(path)
     existed = path.exists()
     if existed and not force:
         data, why = _file_status(path, op.spec, op.custom_generators)
         if data is not None:
-            return _result_from_file(op.spec, path, data, start)
+            return _result_from_file(op.spec, path, data, start, op.selection)
         raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator ({why}); pass --force to replace it")
     if progress is not None:
         progress("writing")
@@ -487,7 +494,9 @@ def build(
     (``group_generators``, ``cayley_generators``).
 
     An up-to-date file is kept unless ``force``; a different file of the same name is an error
-    unless ``force``. A failed check writes nothing and raises :class:`CheckError`.
+    unless ``force``. A failed check writes nothing and raises :class:`CheckError`. ``out`` must be
+    an existing folder, except ``operators``, which is created (and removed again if nothing could
+    be written into it): see :func:`gscli.store.store_for_writing`.
 
     Safe to run from many processes at once: writers of one file take its lock
     (:func:`gscli.store.write_lock`), so when the subgroup is named the first process builds and
@@ -495,33 +504,32 @@ def build(
     never see a partial file. Temporary files left by killed builds are removed first.
     """
     start = time.perf_counter()
-    folder = Path(out)
-    _check_folder(folder)
-    remove_stale_temporaries(folder)
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
-    if generators is not None:
-        return _build_with_generators(group, rate, subgroup, folder, force, generators, start, progress)
-    if subgroup is not None and not force and group.order % subgroup.order == 0:
-        spec = OperatorSpec(group, subgroup)  # a current file needs no lock (renames are atomic) and no escnn
-        if rate is None or rate == spec.rate:
+    _check_numbers(group, rate, subgroup)  # the same checks on the up-to-date path as on a fresh build
+    with store_for_writing(out) as folder:
+        remove_stale_temporaries(folder)
+        if generators is not None:
+            return _build_with_generators(group, rate, subgroup, folder, force, generators, start, progress)
+        if subgroup is not None and not force:
+            spec = OperatorSpec(group, subgroup)  # a current file needs no lock (renames are atomic) and no escnn
             data, _ = _file_status(operator_path(spec, folder), spec)
             if data is not None:
                 return _result_from_file(spec, operator_path(spec, folder), data, start)
-    validate_request(group, rate, subgroup)  # a request G cannot meet takes no lock and writes nothing
-    if subgroup is not None:  # the file name is known: lock it, then look again
-        spec = OperatorSpec(group, subgroup)
-        path = operator_path(spec, folder)
-        with write_lock(path):
-            if not force and (rate is None or rate == spec.rate):
-                data, _ = _file_status(path, spec)
-                if data is not None:
-                    return _result_from_file(spec, path, data, start)
-            op = build_operator(group, rate, subgroup, progress)
+        validate_request(group, rate, subgroup)  # a request G cannot meet takes no lock and writes nothing
+        if subgroup is not None:  # the file name is known: lock it, then look again
+            spec = OperatorSpec(group, subgroup)
+            path = operator_path(spec, folder)
+            with write_lock(path):
+                if not force:
+                    data, _ = _file_status(path, spec)
+                    if data is not None:
+                        return _result_from_file(spec, path, data, start)
+                op = build_operator(group, rate, subgroup, progress)
+                return _write(op, folder, force, start, progress)
+        op = build_operator(group, rate, subgroup, progress)
+        with write_lock(operator_path(op.spec, folder)):
             return _write(op, folder, force, start, progress)
-    op = build_operator(group, rate, subgroup, progress)
-    with write_lock(operator_path(op.spec, folder)):
-        return _write(op, folder, force, start, progress)
 
 
 def _build_with_generators(group: GroupSpec, rate: int | None, subgroup: SubgroupSpec | None, folder: Path,

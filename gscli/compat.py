@@ -466,12 +466,10 @@ def _layer_for(translation: Translation, store: str | Path | None, **options: An
     if translation.generators is None:
         return GroupDownsample.from_catalog(str(translation.operator), store=store, **options)
     from gscli.build import build
-    from gscli.store import default_store
+    from gscli.store import resolve_store
 
-    folder = Path(store) if store is not None else default_store()
-    folder.mkdir(parents=True, exist_ok=True)
-    op = translation.operator
-    result = build(op.group, None, op.subgroup, out=folder, generators=translation.generators)
+    op = translation.operator  # the store rule of every writer: only operators/ is created (docs/cli.md)
+    result = build(op.group, None, op.subgroup, out=resolve_store(store), generators=translation.generators)
     return GroupDownsample.from_file(result.path, **options)
 
 

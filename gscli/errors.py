@@ -16,7 +16,25 @@ __all__ = [
     "StoreError",
     "DependencyError",
     "InputError",
+    "shorten",
 ]
+
+#: Echoed user input longer than this is cut in error messages.
+ECHO_LIMIT = 60
+
+
+def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr`` of user input for an error message, cut after ``limit`` characters.
+
+    >>> shorten("D12")
+    "'D12'"
+    >>> shorten("D" * 5000, limit=4)
+    "'DDDD'... (5000 characters)"
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class GscliError(Exception):

@@ -46,6 +46,7 @@ from gscli.groups import (
     sampling_matrix,
 )
 from gscli.solver import group_bands, laplacian_sparse
+from gscli.store import check_store_folder, resolve_store
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -655,11 +656,10 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     return report
 
 
-def store_files(store: str | os.PathLike) -> list[Path]:
+def store_files(store: str | os.PathLike | None = None) -> list[Path]:
     """Every operator file (``*.h5``, hidden files excluded) in the store folder, sorted by name."""
-    folder = Path(store)
-    if not folder.is_dir():
-        raise StoreError(f"operator store {str(folder)!r} is not a folder; pass the store with --out (or set GSCLI_STORE)")
+    folder = resolve_store(store)
+    check_store_folder(folder)
     files = sorted(p for p in folder.glob("*.h5") if not p.name.startswith("."))
     if not files:
         raise StoreError(f"operator store {str(folder)!r} holds no .h5 files; build some with: gscli build --out {folder}")

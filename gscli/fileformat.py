@@ -76,8 +76,10 @@ from typing import Any
 
 import numpy as np
 
+from gscli._signals import interrupt_requested, interrupts_deferred
 from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.store import check_writable
 
 __all__ = [
     "FORMAT",
@@ -327,18 +329,30 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     ``write`` fails or is interrupted: ``path`` is either the old file or the complete new one.
     If the process is killed (``SIGKILL``), the temporary stays behind until
     :func:`remove_stale_temporaries` (every build calls it) finds its writer gone.
+
+    Ctrl-C is never lost (:mod:`gscli._signals`): during the write it is deferred, then the
+    temporary is removed, the old file kept, and ``KeyboardInterrupt`` raised. One that arrives
+    after the rename raises ``KeyboardInterrupt`` too; the file is then the complete new one.
     """
     path = Path(path)
     tmp = temporary_path(path)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)  # make the rename itself durable
+    with interrupts_deferred():  # h5py would drop a KeyboardInterrupt raised inside it (see gscli._signals)
+        try:
+            if interrupt_requested():  # an earlier Ctrl-C of this command that something dropped
+                raise KeyboardInterrupt
+            write(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            if interrupt_requested():
+                raise KeyboardInterrupt
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_folder(path.parent)  # make the rename itself durable
+        interrupted = interrupt_requested()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,17 +366,19 @@ def _header(digest: str, size: int) -> bytes:
     return line + b"\0" * (HEADER_SIZE - len(line))
 
 
+def _seal_image(image: memoryview) -> None:
+    """Write the header (digest and size of everything after the user block) into ``image``'s user block."""
+    body = image[HEADER_SIZE:]
+    image[:HEADER_SIZE] = _header(hashlib.sha256(body).hexdigest(), len(body))
+
+
 def _seal(path: Path) -> None:
-    """Write the header (digest and size of everything after the user block) into ``path``'s user block."""
-    digest = hashlib.sha256()
-    size = 0
+    """:func:`_seal_image` for a file on disk."""
     with open(path, "rb+") as fh:
-        fh.seek(HEADER_SIZE)
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            size += len(chunk)
+        image = bytearray(fh.read())
+        _seal_image(memoryview(image))
         fh.seek(0)
-        fh.write(_header(digest.hexdigest(), size))
+        fh.write(image[:HEADER_SIZE])
         fh.flush()
 
 
@@ -382,8 +398,8 @@ def _writable_attr(key: str, value: Any) -> str | int | float:
 def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> str:
     """Write an operator file atomically and return its dataset checksum.
 
-    The file is written to a temporary beside ``path``, sealed (header with the whole-file digest),
-    read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
+    The file is made in memory, sealed (header with the whole-file digest), written to a temporary
+    beside ``path``, read back and verified with :func:`read_operator`, and only then renamed onto ``path``.
 
     Parameters
     ----------
@@ -405,7 +421,8 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     FormatError
         Unknown or missing datasets, attributes of the wrong type, or a file that does not verify.
     StoreError
-        The folder is missing or not writable.
+        The folder is missing or not writable, or writing failed (e.g. the disk is full); the old
+        file, if any, is unchanged.
     """
     import h5py
 
@@ -430,14 +447,13 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     absent = [key for key in (_REQUIRED_ATTRS if kind == "group" else _REQUIRED_GRID_ATTRS) if key not in all_attrs]
     if absent:
         raise FormatError(f"cannot write {path}: missing attributes {', '.join(absent)}")
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise StoreError(f"output folder {str(folder)!r} does not exist; create it or choose another with --out")
-    if not os.access(folder, os.W_OK):
-        raise StoreError(f"output folder {str(folder)!r} is not writable; choose another with --out")
+    check_writable(Path(path).parent)
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w", userblock_size=HEADER_SIZE) as f:
+        # HDF5 writes into memory, and Python writes the bytes: a full disk is then an OSError, where
+        # HDF5 writing to the file itself fails inside destructors and can crash the process.
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w", userblock_size=HEADER_SIZE) as f:
             for name, a in canonical.items():
                 if a.dtype == object:
                     f.create_dataset(name, data=a.astype(str).tolist(), dtype=h5py.string_dtype("utf-8"))
@@ -445,12 +461,20 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
                     f.create_dataset(name, data=a)
             for key, value in all_attrs.items():
                 f.attrs[key] = value
-        _seal(tmp)
+        with buffer.getbuffer() as image:
+            _seal_image(image)
+            with open(tmp, "xb") as fh:
+                fh.write(image)
+        del buffer  # before the file is read back: one copy in memory at a time
         back = read_operator(tmp)  # never rename a file into place that does not read back
         if back.attrs["checksum"] != checksum:
             raise FormatError(f"{tmp}: the written file reads back differently; nothing was replaced")
 
-    atomic_write(Path(path), write)
+    try:
+        atomic_write(Path(path), write)
+    except OSError as exc:  # a full disk, a vanished folder, a special file system: one line, not a traceback
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+        raise StoreError(f"cannot write {str(path)!r}: {reason}; nothing was replaced") from None
     return checksum
 
 

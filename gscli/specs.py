@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gscli.errors import SpecError
+from gscli.errors import SpecError, shorten
 
 __all__ = [
     "GroupSpec",
@@ -73,7 +73,7 @@ _ALIASES = {"C1h": "Cs", "C1v": "Cs", "S2": "Ci"}
 
 def _need_str(text: object, what: str) -> str:
     if not isinstance(text, str):
-        raise SpecError(f"{what} spec must be a string, got {type(text).__name__} {text!r}")
+        raise SpecError(f"{what} spec must be a string, got {type(text).__name__} {shorten(text)}")
     return text.strip()
 
 
@@ -90,18 +90,21 @@ class GroupSpec:
         m = _GROUP_RE.fullmatch(s)
         if m is None:
             hint = ""
+            if re.fullmatch(r"[CD][1-9][0-9]*", s):  # more digits than any buildable N
+                raise SpecError(f"group {shorten(s)}: N is too large; gscli builds groups of at most "
+                                f"{MAX_GROUP_ORDER} elements (C{MAX_GROUP_ORDER}, D{MAX_GROUP_ORDER // 2})")
             if s.lower() in {"c", "d"} or re.fullmatch(r"[cdCD]-?[0-9]+", s):
                 hint = " (N must be a positive integer, family letter upper-case, e.g. 'C8')"
             elif s.lower() in {"o", "oh", "i", "ih"}:
                 hint = f" (did you mean {s[0].upper() + s[1:].lower()!r}?)"
-            raise SpecError(f"unknown group {s!r}{hint}; allowed: {_ALLOWED_GROUPS}")
+            raise SpecError(f"unknown group {shorten(s)}{hint}; allowed: {_ALLOWED_GROUPS}")
         if m.group("fixed"):
             return cls(m.group("fixed"))
         return cls(m.group("family"), int(m.group("n")))
 
     def __post_init__(self) -> None:
         if self.family not in GROUP_FAMILIES:
-            raise SpecError(f"unknown group family {self.family!r}; allowed: {', '.join(GROUP_FAMILIES)}")
+            raise SpecError(f"unknown group family {shorten(self.family)}; allowed: {', '.join(GROUP_FAMILIES)}")
         if self.family in "CD" and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1):
             raise SpecError(f"group {self.family}{self.n}: N must be an integer >= 1")
         if self.family not in "CD" and self.n != 0:
@@ -135,13 +138,13 @@ class SubgroupSpec:
         s = _need_str(text, "subgroup")
         s = _ALIASES.get(s, s)
         if _SUB_RE.fullmatch(s) is None:
-            raise SpecError(f"unknown subgroup type {s!r}; allowed: {_ALLOWED_SUBGROUPS}")
+            raise SpecError(f"unknown subgroup type {shorten(s)}; allowed: {_ALLOWED_SUBGROUPS}")
         return cls(s)
 
     def __post_init__(self) -> None:
         m = _SUB_RE.fullmatch(self.name) if isinstance(self.name, str) else None
         if m is None or self.name in _ALIASES:
-            raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
+            raise SpecError(f"unknown subgroup type {shorten(self.name)}; allowed: {_ALLOWED_SUBGROUPS}")
         if m.group("s") is not None and int(m.group("s")) % 2:
             raise SpecError(f"subgroup type {self.name!r}: S<k> needs an even k (S4, S6, ...)")
         if m.group("cd") == "C" and m.group("suffix") == "d":
@@ -161,7 +164,7 @@ class SubgroupSpec:
         factor = {("C", ""): 1, ("C", "h"): 2, ("C", "v"): 2, ("D", ""): 2, ("D", "h"): 4, ("D", "d"): 4}
         key = (m.group("cd"), m.group("suffix"))
         if key not in factor:
-            raise SpecError(f"unknown subgroup type {self.name!r}; allowed: {_ALLOWED_SUBGROUPS}")
+            raise SpecError(f"unknown subgroup type {shorten(self.name)}; allowed: {_ALLOWED_SUBGROUPS}")
         return factor[key] * n
 
     def __str__(self) -> str:
@@ -183,7 +186,7 @@ class OperatorSpec:
         s = _need_str(text, "operator")
         parts = re.split(r"\s*[>-]\s*", s)
         if len(parts) != 2 or not all(parts):
-            raise SpecError(f"operator spec {s!r} must be GROUP>SUBGROUP (or GROUP-SUBGROUP), e.g. 'D12>D6'")
+            raise SpecError(f"operator spec {shorten(s)} must be GROUP>SUBGROUP (or GROUP-SUBGROUP), e.g. 'D12>D6'")
         return cls(GroupSpec.parse(parts[0]), SubgroupSpec.parse(parts[1]))
 
     def __post_init__(self) -> None:
@@ -236,12 +239,12 @@ class GridSpec:
         s = _need_str(text, "grid")
         m = _GRID_RE.fullmatch(s)
         if m is None:
-            raise SpecError(f"unknown grid {s!r}; allowed: {_ALLOWED_GRIDS}")
+            raise SpecError(f"unknown grid {shorten(s)}; allowed: {_ALLOWED_GRIDS}")
         sizes = tuple(int(v) for v in m.group("sizes").split("x"))
         if m.group("power") is not None:
             power = int(m.group("power"))
             if len(sizes) != 1 or not 1 <= power <= 3:
-                raise SpecError(f"unknown grid {s!r}: the power form is Z<N>^d with one size N and d = 1, 2 or 3; "
+                raise SpecError(f"unknown grid {shorten(s)}: the power form is Z<N>^d with one size N and d = 1, 2 or 3; "
                                 f"allowed: {_ALLOWED_GRIDS}")
             sizes = sizes * power
         return cls(sizes)
@@ -250,7 +253,7 @@ class GridSpec:
         shape = self.shape
         if (not isinstance(shape, tuple) or not 1 <= len(shape) <= 3
                 or any(isinstance(n, bool) or not isinstance(n, int) for n in shape)):
-            raise SpecError(f"grid shape {shape!r} must be a tuple of 1 to 3 integers; allowed: {_ALLOWED_GRIDS}")
+            raise SpecError(f"grid shape {shorten(shape)} must be a tuple of 1 to 3 integers; allowed: {_ALLOWED_GRIDS}")
         bad = [n for n in shape if not 1 <= n <= MAX_GRID_SIZE]
         if bad:
             raise SpecError(f"grid {str(self)!r}: size {bad[0]} is outside 1..{MAX_GRID_SIZE} (a dense per-axis "
@@ -284,7 +287,7 @@ class GridOperatorSpec:
         s = _need_str(text, "grid operator")
         parts = re.split(r"\s*[>-]\s*", s)
         if len(parts) != 2 or not all(parts):
-            raise SpecError(f"grid operator spec {s!r} must be FINE>COARSE (or FINE-COARSE), e.g. 'Z28>Z20' or "
+            raise SpecError(f"grid operator spec {shorten(s)} must be FINE>COARSE (or FINE-COARSE), e.g. 'Z28>Z20' or "
                             f"'Z28x28>Z20x20'; grids: {_ALLOWED_GRIDS}")
         return cls(GridSpec.parse(parts[0]), GridSpec.parse(parts[1]))
 

@@ -1,7 +1,10 @@
 """The operator store: the folder operator files live in, how names map to files, and write locks.
 
-The store is ``$GSCLI_STORE`` if set, else ``operators/`` (relative to the working directory); the
-command line's ``--out`` overrides both. File names come from parsed specs (``D12-D6.h5``): a spec's
+The store is ``$GSCLI_STORE`` if set (an empty value counts as unset), else ``operators/`` (relative
+to the working directory); the command line's ``--out`` overrides both, and an empty ``--out`` is
+refused. Writers create ``operators/`` when it is missing (and remove it again if the write fails
+while it is still empty); any other store folder must exist, so that a mistyped path is reported
+instead of silently becoming a new, empty store. Readers refuse a missing store. File names come from parsed specs (``D12-D6.h5``): a spec's
 stem holds only ASCII letters, digits and one ``-``, and :func:`operator_path` checks that, so a name
 can never leave the store folder (no ``..``, no separators, no absolute paths).
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +27,26 @@ from pathlib import Path
 from gscli.errors import StoreError
 from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
-__all__ = ["STORE_ENV", "LOCK_TIMEOUT", "default_store", "operator_path", "lock_path", "write_lock"]
+__all__ = [
+    "STORE_ENV",
+    "DEFAULT_STORE",
+    "LOCK_TIMEOUT",
+    "default_store",
+    "resolve_store",
+    "why_not_writable",
+    "check_store_folder",
+    "check_writable",
+    "check_replaceable",
+    "store_for_writing",
+    "operator_path",
+    "lock_path",
+    "write_lock",
+]
 
 STORE_ENV = "GSCLI_STORE"
+
+#: The store folder used when none is named; the only one gscli creates by itself.
+DEFAULT_STORE = "operators"
 
 #: Seconds a writer waits for another writer of the same file before giving up.
 LOCK_TIMEOUT = 3600.0
@@ -35,7 +56,89 @@ _STEM_RE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+(_g[0-9]+(_[0-9]+)*)?")
 
 def default_store() -> Path:
     """``$GSCLI_STORE`` if set and non-empty, else ``operators``."""
-    return Path(os.environ.get(STORE_ENV) or "operators")
+    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def resolve_store(store: str | os.PathLike | None = None) -> Path:
+    """The store folder: ``store`` if given, else :func:`default_store`. An empty ``store`` is refused."""
+    if store is None:
+        return default_store()
+    if os.fspath(store) == "":
+        raise StoreError(f"the store folder is an empty path; name a folder, or leave it out for ${STORE_ENV} or {DEFAULT_STORE}/")
+    return Path(store)
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def why_not_writable(folder: Path | str) -> str | None:
+    """``None`` if a file can be created in the existing folder ``folder``, else the reason.
+
+    The test creates (and removes) a file, which also catches read-only file systems and special
+    folders such as ``/proc``, where permission bits (ignored for root) say nothing.
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".gscli-probe-"):
+            return None
+    except OSError as exc:
+        return _reason(exc)
+
+
+def check_store_folder(folder: Path | str) -> None:
+    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` exists and is a folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise StoreError(f"store folder {str(folder)!r} does not exist; create it or choose another (--out, ${STORE_ENV})")
+    if not folder.is_dir():
+        raise StoreError(f"store {str(folder)!r} is not a folder; choose a folder (--out, ${STORE_ENV})")
+
+
+def check_writable(folder: Path | str) -> None:
+    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` is an existing folder files can be created in."""
+    from gscli.catalog import FOLDER as SHIPPED
+
+    check_store_folder(folder)
+    if Path(folder).resolve() == SHIPPED:
+        raise StoreError(f"output folder {str(folder)!r} holds the catalog shipped with gscli, which is read-only; pass another --out")
+    reason = why_not_writable(folder)
+    if reason is not None:
+        raise StoreError(f"cannot create files in the store folder {str(folder)!r} ({reason}); "
+                         f"choose another (--out, ${STORE_ENV})")
+
+
+@contextlib.contextmanager
+def store_for_writing(store: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Resolve the store (:func:`resolve_store`), check files can be written into it, and yield it.
+
+    ``operators/`` is created when missing, and removed again if the ``with`` block fails while the
+    folder is still empty; any other missing folder raises :class:`~gscli.errors.StoreError`.
+    """
+    folder = resolve_store(store)
+    created = False
+    if not os.path.lexists(folder) and folder == Path(DEFAULT_STORE):
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folder {str(folder)!r} ({_reason(exc)}); "
+                             f"choose another (--out, ${STORE_ENV})") from None
+        created = True
+    try:
+        check_writable(folder)
+        yield folder
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
+
+
+def check_replaceable(path: Path | str) -> None:
+    """Raise :class:`~gscli.errors.StoreError` if something other than a file (a folder) is at ``path``."""
+    path = Path(path)
+    if os.path.lexists(path) and not path.is_file():
+        raise StoreError(f"{str(path)!r} is in the way: it is not a file (a folder?); remove or rename it, "
+                         "or choose another --out (--force replaces files only)")
 
 
 def operator_path(
@@ -51,7 +154,7 @@ def operator_path(
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
     parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
-    folder = Path(store) if store is not None else default_store()
+    folder = resolve_store(store)
     stem = f"{parsed.stem}_{suffix}" if suffix else parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():
         raise StoreError(f"operator {parsed!r} gives the file name {stem!r}, which is not a plain name inside the store")

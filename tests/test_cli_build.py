@@ -152,7 +152,7 @@ def test_missing_or_unwritable_output_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     r = run("build", "C8", "-r", "2", "--out", str(missing))
     assert r.exit_code == 1
-    assert r.stderr.strip() == f"Error: output folder '{missing}' does not exist; create it or pass another --out"
+    assert r.stderr.strip() == f"Error: store folder '{missing}' does not exist; create it or choose another (--out, $GSCLI_STORE)"
     assert not missing.exists()
     a_file = tmp_path / "file"
     a_file.write_text("")
@@ -191,7 +191,7 @@ def test_an_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(h5.Group, "create_dataset", interrupt)
     r = run("build", "C8", "-r", "2", "--out", str(tmp_path))
-    assert r.exit_code == 1
+    assert r.exit_code == 130
     assert r.stderr.strip() == "Error: interrupted; no partial file was written"
     assert list(tmp_path.iterdir()) == []
 

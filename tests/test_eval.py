@@ -303,7 +303,7 @@ def test_cli_eval_usage_errors(tmp_path: Path) -> None:
     code, _, err = _run("eval", "--catalog", "--out", str(tmp_path))
     assert code == 1 and "holds no .h5 files" in err
     code, _, err = _run("eval", "--catalog", "--out", str(tmp_path / "nowhere"))
-    assert code == 1 and "is not a folder" in err
+    assert code == 1 and "does not exist" in err
     code, _, err = _run("eval", str(tmp_path / "missing.h5"))
     assert code == 1 and "missing.h5: no such operator file" in err
 

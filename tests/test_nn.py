@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gscli.build import build
-from gscli.errors import FormatError, SpecError
+from gscli.errors import FormatError, SpecError, StoreError
 from gscli.fileformat import _seal, read_operator
 from gscli.nn import Canonicalized, GroupDownsample, InputError, OperatorBuiltWarning
 
@@ -463,6 +463,9 @@ def test_from_catalog_loads_builds_or_explains(store: Path, tmp_path: Path, monk
         GroupDownsample.from_catalog("D4>C2", store=empty)
     assert not (empty / "D4-C2.h5").exists()
     monkeypatch.undo()
+    with pytest.raises(StoreError, match="does not exist"):  # a named store must exist; only operators/ is created
+        GroupDownsample.from_catalog("D4-C2", store=empty)
+    empty.mkdir()
     with pytest.warns(OperatorBuiltWarning, match=r"D4-C2.h5 was missing: built D4>C2 with escnn"):
         built = GroupDownsample.from_catalog("D4-C2", store=empty)
     assert (empty / "D4-C2.h5").exists() and read_operator(empty / "D4-C2.h5").attrs["subgroup"] == "C2"

@@ -423,7 +423,7 @@ def test_store_location_option_env_and_default(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "operators" / "C4-C2.h5").is_file()  # the default, created on demand
     result = runner.invoke(main, ["build", "C4", "--subgroup", "C2"], env={STORE_ENV: str(tmp_path / "missing")})
     assert result.exit_code == 1
-    assert f"output folder '{tmp_path / 'missing'}' does not exist" in result.output
+    assert f"store folder '{tmp_path / 'missing'}' does not exist" in result.output
     assert not (tmp_path / "missing").exists()
 
 
@@ -528,7 +528,10 @@ while True:
 
 
 def test_sigkill_during_writes_leaves_old_or_new_file_and_next_build_cleans_up(tmp_path: Path, store: Path) -> None:
-    """A child rewrites C128>C64 (430 kB) in a loop and is SIGKILLed at random moments."""
+    """A child rewrites C128>C64 (430 kB) in a loop and is SIGKILLed at random moments.
+
+    The file is assembled in memory and only then written, so a temporary exists for part of each
+    write; every other round therefore waits for one to appear before the kill."""
     rng = random.Random(20250101)
     folder = tmp_path / "ops"
     folder.mkdir()
@@ -541,6 +544,8 @@ def test_sigkill_during_writes_leaves_old_or_new_file_and_next_build_cleans_up(t
                                  env=_env(), stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, 0.3))
+        while round_ % 2 and not list(folder.glob(".C128-C64.h5.tmp-*")):
+            time.sleep(0.0005)
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()

@@ -1,15 +1,30 @@
 """The ``gscli`` command line: a thin layer that parses, calls one library function, and prints.
 
-Library errors (:class:`gscli.errors.GscliError`) become one ``Error: ...`` line on stderr with exit
-status 2 (usage: bad spec, rate or subgroup) or 1 (failures: checks, files, store).
+Conventions shared by every command, kept here once (details: docs/cli.md):
+
+* Library errors (:class:`gscli.errors.GscliError`) become one ``Error: ...`` line on stderr with
+  exit status 2 (usage: the command line itself is wrong: bad spec, rate, option value) or 1
+  (failures: checks, files, the store, the disk). Ctrl-C exits 130.
+* With ``--json``, stdout holds exactly one JSON document: the command's result, or, when the
+  command fails before printing it, ``{"error": {"type", "message", "exit_code"}}``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gscli import __version__
+from gscli._signals import interrupt_requested, watch_interrupts
+from gscli.cli._common import json_printed, print_json_error
 from gscli.errors import GscliError
+
+#: Exit status after Ctrl-C (128 + SIGINT, what shells report for a process stopped by Ctrl-C).
+EXIT_INTERRUPTED = 130
+
+# Commands whose files are all written atomically (old file or complete new one, nothing partial).
+_ATOMIC_WRITERS = {"build"}
 
 
 class _Failure(click.ClickException):
@@ -18,14 +33,51 @@ class _Failure(click.ClickException):
         self.exit_code = exit_code
 
 
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` among the command's own arguments (before a ``--``)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
 class _Group(click.Group):
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["gscli.json"] = _wants_json(list(args))
+        ctx.meta["gscli.command"] = next((a for a in args if not a.startswith("-")), None)
         try:
-            return super().invoke(ctx)
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # e.g. ``gscli --json build``: an option of no command
+            self._json_error(ctx, "UsageError", exc.format_message(), exc.exit_code)
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:  # type: ignore[override]
+        try:
+            with watch_interrupts():
+                result = super().invoke(ctx)
+                if interrupt_requested():  # raised where Python discarded it (see gscli._signals)
+                    raise KeyboardInterrupt
+            return result
         except GscliError as exc:
-            raise _Failure(str(exc), exc.exit_code) from None
+            failure = _Failure(str(exc), exc.exit_code)
+            kind = type(exc).__name__
         except KeyboardInterrupt:
-            raise _Failure("interrupted; no partial file was written", 1) from None
+            writer = ctx.meta.get("gscli.command") in _ATOMIC_WRITERS
+            failure = _Failure("interrupted" + ("; no partial file was written" if writer else ""), EXIT_INTERRUPTED)
+            kind = "Interrupted"
+        except click.ClickException as exc:
+            self._json_error(ctx, "UsageError" if isinstance(exc, click.UsageError) else type(exc).__name__,
+                             exc.format_message(), exc.exit_code)
+            raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug: keep its traceback, but --json still gets its one document
+            self._json_error(ctx, "InternalError", f"{type(exc).__name__}: {exc}", 1)
+            raise
+        self._json_error(ctx, kind, failure.message, failure.exit_code)
+        raise failure from None
+
+    @staticmethod
+    def _json_error(ctx: click.Context, kind: str, message: str, exit_code: int) -> None:
+        if ctx.meta.get("gscli.json") and not json_printed(ctx):
+            print_json_error(kind, message, exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -46,6 +98,11 @@ def main() -> None:
       gscli build                     the default catalog into operators/
       gscli inspect operators/D12-D6.h5 --plot d12-d6.png
       gscli eval --catalog            re-check every file in the store
+
+    \b
+    Exit status: 0 ok, 2 usage error, 1 failure (checks, files, store), 130 Ctrl-C.
+    The store is --out, else $GSCLI_STORE, else operators/ (the only folder created
+    on demand). Details: docs/cli.md.
     """
 
 

@@ -13,19 +13,32 @@ from rich.console import Console
 
 from gscli.specs import GroupSpec, OperatorSpec
 
-from gscli.store import STORE_ENV
+from gscli.store import DEFAULT_STORE, STORE_ENV
+
+def folder_option_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A store folder option: an empty value is a usage error (an empty $GSCLI_STORE counts as unset)."""
+    if value is not None and str(value) == "":
+        raise click.BadParameter(f"empty; name a folder, or leave the option out for ${STORE_ENV} or {DEFAULT_STORE}/")
+    return value
+
 
 out_option = click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False, path_type=str),
-    default="operators",
+    type=str,
+    default=DEFAULT_STORE,
     show_default=True,
     envvar=STORE_ENV,
     show_envvar=True,
-    help="Operator store: the folder operator files are written to.",
+    callback=folder_option_value,
+    metavar="OUT",
+    help=f"Operator store: the folder operator files are written to (must exist, except {DEFAULT_STORE}/, "
+         "which is created).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON document on stdout, nothing else.")
+
+#: Seeds: what numpy and torch both accept.
+SEED = click.IntRange(0, 2**32 - 1)
+json_option = click.option("--json", "as_json", is_flag=True, help='Print one JSON document on stdout, nothing else; on errors {"error": {"type", "message", "exit_code"}}.')
 
 
 def stdout_console() -> Console:
@@ -37,9 +50,26 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+_JSON_PRINTED = "gscli.json_printed"
+
+
 def print_json(document: Any) -> None:
+    """Print the command's one JSON document on stdout (and remember that it was printed)."""
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_JSON_PRINTED] = True
+
+
+def json_printed(ctx: click.Context) -> bool:
+    """Whether the command already printed its JSON document."""
+    return bool(ctx.meta.get(_JSON_PRINTED))
+
+
+def print_json_error(kind: str, message: str, exit_code: int) -> None:
+    """The JSON document of a command that failed before printing its result."""
+    print_json({"error": {"type": kind, "message": message, "exit_code": exit_code}})
 
 
 def parse_group_or_operator(text: str) -> GroupSpec | OperatorSpec:

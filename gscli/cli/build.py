@@ -20,7 +20,7 @@ from gscli.cli._common import (
     progress_bar,
     stdout_console,
 )
-from gscli.errors import StoreError
+from gscli.errors import shorten
 from gscli.specs import OperatorSpec, SubgroupSpec
 
 
@@ -80,14 +80,10 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
       gscli build --out /tmp/ops --force   # the catalog, rebuilt elsewhere
     """
     folder = Path(out)
-    if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT and not folder.exists():
-        folder.mkdir(parents=True, exist_ok=True)
     if group is None:
         if rate is not None or subgroup is not None or generators is not None:
             raise click.UsageError("--rate, --subgroup and --generators need a GROUP (without GROUP the catalog is built)")
         specs = read_catalog(catalog if catalog is not None else _default_catalog(folder))
-        if not folder.is_dir():
-            raise StoreError(f"output folder {str(folder)!r} does not exist; create it or pass another --out")
         with progress_bar("building", len(specs), str) as progress:
             results = build_catalog(specs, out=folder, force=force, progress=progress)
     else:
@@ -103,7 +99,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
         sub = SubgroupSpec.parse(subgroup) if subgroup is not None else None
         if isinstance(parsed, OperatorSpec):
             if sub is not None and sub != parsed.subgroup:
-                raise click.UsageError(f"GROUP {group!r} names subgroup {parsed.subgroup} but --subgroup is {sub}")
+                raise click.UsageError(f"GROUP {shorten(group)} names subgroup {parsed.subgroup} but --subgroup is {sub}")
             parsed, sub = parsed.group, parsed.subgroup
         if rate is None and sub is None:
             raise click.UsageError(f"give --rate R or --subgroup TYPE for {parsed} (see: gscli subgroups {parsed})")

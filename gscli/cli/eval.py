@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gscli.cli import main
-from gscli.cli._common import json_option, out_option, print_json, progress_bar, stdout_console
+from gscli.cli._common import SEED, json_option, out_option, print_json, progress_bar, stdout_console
 from gscli.errors import CheckError
 from gscli.evaluate import EvalReport, evaluate_store, store_files
 
@@ -103,7 +103,7 @@ def _print_report(console: Console, report: EvalReport, details: bool) -> None:
 @out_option
 @click.option("--signals/--no-signals", default=True, show_default=True,
               help="Also compare plain subsampling with the operator on real and random signals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random signals and lifting weights.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random signals and lifting weights.")
 @click.option("--verbose", "-v", is_flag=True,
               help="Print every check of every file with what it measures (default: the checks of one file, or of failures).")
 @json_option

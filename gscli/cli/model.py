@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from gscli.cli import main
-from gscli.cli._common import json_option, print_json, stderr_console, stdout_console
-from gscli.errors import CheckError
+from gscli.cli._common import SEED, folder_option_value, json_option, print_json, stderr_console, stdout_console
+from gscli.errors import CheckError, shorten
 from gscli.store import STORE_ENV
 
 
@@ -65,15 +65,16 @@ def _summary_table(report) -> Table:
               help="Comma-separated group downsampling variants: antialiased, plain, none.")
 @click.option("--images", type=click.IntRange(min=1), default=64, show_default=True,
               help="Number of test digits the errors are measured on.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random weights.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random weights.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar=STORE_ENV, show_envvar=True,
-              help="Operator store (missing operators are built into it)  [default: operators]")
+@click.option("--store", type=str, envvar=STORE_ENV, show_envvar=True, callback=folder_option_value, metavar="DIR",
+              help="Operator store (missing operators are built into it; it must exist, except operators/, "
+                   "which is created)  [default: operators]")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
               help="Write a plot of error vs depth.")
 @json_option
 def eval_model_command(config: Path, weights: str, variants: str, images: int, seed: int, dtype: str,
-                       store: Path | None, plot: Path | None, as_json: bool) -> None:
+                       store: str | None, plot: Path | None, as_json: bool) -> None:
     """Measure how equivariance errors propagate through the G-CNN of CONFIG (.toml or .json).
 
     Every exact grid transform g of the model's group G (90-degree rotations, flips) is applied to
@@ -100,7 +101,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     allowed = ("antialiased", "plain", "none")
     bad = [v for v in chosen if v not in allowed]
     if bad or not chosen or len(set(chosen)) != len(chosen):
-        raise click.BadParameter(f"{variants!r}: give distinct names among {', '.join(allowed)}", param_hint="--variants")
+        raise click.BadParameter(f"{shorten(variants)}: give distinct names among {', '.join(allowed)}", param_hint="--variants")
     if plot is not None and plot.suffix.lower() != ".png":
         raise click.BadParameter(f"{str(plot)!r} must end in .png", param_hint="--plot")
     parsed = load_config(config)

@@ -41,6 +41,9 @@ def catalog_file(name: str | OperatorSpec, store: str | Path | None = None, buil
         ``name`` is not an operator spec such as ``"D12-D6"``.
     gscli.errors.FormatError
         The file is missing and cannot be built here (escnn not installed, or ``build=False``).
+    gscli.errors.StoreError
+        The file is missing and the store folder cannot take it: it does not exist (only
+        ``operators/`` is created) or files cannot be created in it.
     """
     spec = name if isinstance(name, OperatorSpec) else OperatorSpec.parse(name)
     path = operator_path(spec, store)
@@ -62,7 +65,6 @@ def catalog_file(name: str | OperatorSpec, store: str | Path | None = None, buil
         )
     from gscli.build import build as build_operator
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     result = build_operator(spec.group, None, spec.subgroup, out=path.parent)
     warnings.warn(
         f"operator file {path} was missing: built {spec} with escnn in {result.seconds:.1f} s "

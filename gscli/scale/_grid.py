@@ -53,7 +53,7 @@ from gscli.errors import CheckError, FormatError, StoreError
 from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
 from gscli.scale._resample import band_limit, resample_matrix
 from gscli.specs import GridOperatorSpec
-from gscli.store import operator_path, write_lock
+from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock
 
 __all__ = [
     "GRID_TOLERANCES",
@@ -367,27 +367,25 @@ def build_grid(spec: GridOperatorSpec | str, out: Path | str = "operators", forc
     is written atomically and verified by reading it back, and a failed check writes nothing
     (:class:`~gscli.errors.CheckError`).
     """
-    from gscli.build import _check_folder
-
     start = time.perf_counter()
     spec = GridOperatorSpec.parse(spec) if isinstance(spec, str) else spec
-    folder = Path(out)
-    _check_folder(folder)
-    remove_stale_temporaries(folder)
-    path = operator_path(spec, folder)
-    with write_lock(path):
-        existed = path.exists()
-        if existed and not force:
-            data, why = _file_status(path, spec)
-            if data is not None:
-                return GridBuildResult(spec, path, "up-to-date", time.perf_counter() - start, data.checks,
-                                       data.attrs["checksum"])
-            raise StoreError(f"{path} exists and is not an up-to-date {spec} operator ({why}); pass --force to replace it")
-        op = build_grid_operator(spec)
-        bad = failed(list(op.checks))
-        if bad:
-            raise CheckError(f"{spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
-        checksum = write_operator(path, op.arrays, op.attrs())
+    with store_for_writing(out) as folder:
+        remove_stale_temporaries(folder)
+        path = operator_path(spec, folder)
+        with write_lock(path):
+            check_replaceable(path)
+            existed = path.exists()
+            if existed and not force:
+                data, why = _file_status(path, spec)
+                if data is not None:
+                    return GridBuildResult(spec, path, "up-to-date", time.perf_counter() - start, data.checks,
+                                           data.attrs["checksum"])
+                raise StoreError(f"{path} exists and is not an up-to-date {spec} operator ({why}); pass --force to replace it")
+            op = build_grid_operator(spec)
+            bad = failed(list(op.checks))
+            if bad:
+                raise CheckError(f"{spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
+            checksum = write_operator(path, op.arrays, op.attrs())
     return GridBuildResult(spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
                            [c.as_dict() for c in op.checks], checksum)
 
