@@ -112,7 +112,7 @@ def large() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--catalog", type=Path, default=Path(__file__).parents[1] / "operators" / "catalog.txt")
+    parser.add_argument("--catalog", type=Path, default=Path(__file__).parents[1] / "gscli" / "catalog" / "catalog.txt")
     parser.add_argument("--large", action="store_true", help="only part 2: the largest groups, each in a fresh process")
     args = parser.parse_args()
     if args.large:

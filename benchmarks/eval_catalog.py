@@ -1,6 +1,6 @@
 """Time ``gscli eval --catalog`` on the default catalog (goal: under 60 seconds).
 
-Builds the default catalog (``operators/catalog.txt``) into a temporary store, then times, each in a
+Builds the default catalog (``gscli/catalog/catalog.txt``) into a temporary store, then times, each in a
 fresh process as a user would run it:
 
 * ``gscli build --out STORE``            (the exact float64 build: the reference point)
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs of each eval (the best is reported)")
     args = parser.parse_args()
-    catalog = ROOT / "operators" / "catalog.txt"
+    catalog = ROOT / "gscli" / "catalog" / "catalog.txt"
     with tempfile.TemporaryDirectory(prefix="gscli-bench-") as tmp:
         store = Path(tmp)
         build_s = _gscli("build", "--out", str(store), "--catalog", str(catalog), "--force", "--json")

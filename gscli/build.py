@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from gscli import __version__
+from gscli.catalog import read_catalog
 from gscli.checks import Check, check_operator, failed
 from gscli.errors import CheckError, FormatError, SizeError, StoreError, SubgroupError
 from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
 from gscli.groups import FiniteGroup, Subgroup
 from gscli.solver import BAND_TOL, RANK_TOL, Plan, Solution, assemble, laplacian_sparse, plan
-from gscli.specs import MAX_GROUP_ORDER, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec, parse_operator_spec
+from gscli.specs import MAX_GROUP_ORDER, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
 from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock
 
 __all__ = [
@@ -553,29 +554,6 @@ def _build_with_generators(group: GroupSpec, rate: int | None, subgroup: Subgrou
     op = build_operator(group, rate, subgroup, progress, generators)
     with write_lock(operator_path(op.spec, folder, op.file_suffix)):
         return _write(op, folder, force, start, progress)
-
-
-def read_catalog(path: Path | str) -> list[OperatorSpec | GridOperatorSpec]:
-    """Parse a catalog file: one ``G>H`` (or grid ``Z<N>>Z<M>``) spec per line; ``#`` starts a comment; blank lines are ignored."""
-    from gscli.errors import SpecError
-
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise StoreError(f"catalog {str(path)!r} not found; give operators explicitly (gscli build GROUP ...) or pass --catalog FILE") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoreError(f"catalog {str(path)!r} cannot be read: {exc}") from None
-    specs = []
-    for number, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            specs.append(parse_operator_spec(text))
-        except SpecError as exc:
-            raise SpecError(f"{path}:{number}: {exc}") from None
-    return specs
 
 
 def build_catalog(

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from gscli._optional import need
 from gscli.checks import Check, check_operator, failed, maxabs, measured, worst
 from gscli.errors import DependencyError, FormatError, GscliError, StoreError
 from gscli.fileformat import OperatorData, read_operator
@@ -369,7 +370,7 @@ def sample_images(size: int = _IMAGE_SIZE) -> tuple[np.ndarray, tuple[str, ...]]
 
     Raises :class:`DependencyError` when matplotlib's sample data is missing.
     """
-    from matplotlib import cbook
+    cbook = need("matplotlib.cbook", "cli", "eval's real images")
 
     def load(name: str) -> np.ndarray:
         path = cbook.get_sample_data(name, asfileobj=False)

@@ -62,6 +62,7 @@ numbers instead of N^{2d}). A kind this gscli does not know is refused with a me
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -629,6 +630,24 @@ def _read_hdf5(image: bytes, where: str) -> tuple[dict[str, np.ndarray], dict[st
     return arrays, attrs
 
 
+def _reinstall_hint(read: Callable[..., OperatorData]) -> Callable[..., OperatorData]:
+    """A refused file that ships with gscli (a broken install) names the command that restores it."""
+
+    @functools.wraps(read)
+    def reader(path: str | os.PathLike, *args: Any, **kwargs: Any) -> OperatorData:
+        try:
+            return read(path, *args, **kwargs)
+        except FormatError as exc:
+            from gscli.catalog import is_shipped, reinstall_command
+
+            if is_shipped(path):
+                raise FormatError(f"{exc}; this file ships with gscli: reinstall it with: {reinstall_command()}") from None
+            raise
+
+    return reader
+
+
+@_reinstall_hint
 def read_operator(
     path: str | os.PathLike, verify: bool = True, expect: OperatorSpec | GridOperatorSpec | str | None = None
 ) -> OperatorData:

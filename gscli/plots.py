@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gscli._optional import need
 from gscli.errors import StoreError
 from gscli.fileformat import OperatorData, read_operator
 from gscli.inspect import band_transfer, conditioning, fourier_response, printable
@@ -128,6 +129,7 @@ def _transfer(fig, ax, transfer: np.ndarray, frequencies: np.ndarray) -> None:
 
 def operator_figure(data: OperatorData):
     """The six-panel figure of an operator (a :class:`matplotlib.figure.Figure`, Agg canvas)."""
+    need("matplotlib", "cli", "plotting (--plot)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -157,7 +157,9 @@ def laplacian(group: FiniteGroup) -> np.ndarray:
 
 def laplacian_sparse(group: FiniteGroup):  # -> scipy.sparse.csr_matrix
     """The same L as :func:`laplacian`, as a scipy CSR matrix (|T| + 1 entries a row, not n)."""
-    from scipy import sparse
+    from gscli._optional import need
+
+    sparse = need("scipy.sparse", "cli", "the sparse Laplacian (gscli build, gscli eval)")
 
     n = group.order
     x = np.arange(n)

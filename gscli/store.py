@@ -97,7 +97,11 @@ def check_store_folder(folder: Path | str) -> None:
 
 def check_writable(folder: Path | str) -> None:
     """Raise :class:`~gscli.errors.StoreError` unless ``folder`` is an existing folder files can be created in."""
+    from gscli.catalog import FOLDER as SHIPPED
+
     check_store_folder(folder)
+    if Path(folder).resolve() == SHIPPED:
+        raise StoreError(f"output folder {str(folder)!r} holds the catalog shipped with gscli, which is read-only; pass another --out")
     reason = why_not_writable(folder)
     if reason is not None:
         raise StoreError(f"cannot create files in the store folder {str(folder)!r} ({reason}); "

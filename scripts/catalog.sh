@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
-gscli build                                   # every operator in operators/catalog.txt (kept if up to date)
+gscli build                                   # the default catalog into operators/ (kept if up to date)
 mkdir -p operators/plots
 for f in operators/*.h5; do                   # spectra and operator heat maps, one PNG per operator
   gscli inspect "$f" --plot "operators/plots/$(basename "$f" .h5).png" >/dev/null

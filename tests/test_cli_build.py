@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from gscli.catalog import same_operator
 from gscli.cli import main
 from gscli.fileformat import read_operator
 
@@ -109,9 +111,9 @@ def test_catalog_builds_every_listed_operator(tmp_path: Path) -> None:
 
 
 def test_shipped_catalog_lists_the_required_operators() -> None:
-    from gscli.build import read_catalog
+    from gscli.catalog import CATALOG, read_catalog
 
-    specs = {str(s) for s in read_catalog(Path(__file__).parents[1] / "operators" / "catalog.txt")}
+    specs = {str(s) for s in read_catalog(CATALOG)}
     required = {"C8>C4", "C16>C8", "C16>C4", "D8>D4", "D12>D6", "D12>C12", "D16>D8", "O>C4", "O>T", "Oh>O", "I>C5", "Ih>I"}
     assert required <= specs
 
@@ -235,17 +237,23 @@ def test_json_reports_every_band(tmp_path: Path) -> None:
     assert again["operators"][0]["bands"] == bands
 
 
-def test_catalog_elsewhere_falls_back_to_the_projects_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = tmp_path / "project"
-    (project / "operators").mkdir(parents=True)
-    (project / "operators" / "catalog.txt").write_text("C6>C3\n")
-    out = tmp_path / "elsewhere"
-    out.mkdir()
-    monkeypatch.chdir(project)
-    r = run("build", "--out", str(out), "--json")
+def test_build_without_arguments_in_an_empty_folder_builds_the_shipped_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gscli.catalog import shipped_path, shipped_specs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GSCLI_STORE", raising=False)
+    store = tmp_path / "operators"
+    store.mkdir()
+    for spec in shipped_specs()[1:]:  # current copies are kept (no escnn, fast); the first is built
+        shutil.copy(shipped_path(spec), store / f"{spec.stem}.h5")
+    r = run("build", "--json")
     assert r.exit_code == 0, r.output
+    ops = json.loads(r.stdout)["operators"]
+    assert [o["operator"] for o in ops] == [str(s) for s in shipped_specs()]
+    assert [o["status"] for o in ops] == ["built"] + ["up-to-date"] * (len(ops) - 1)
+    first = shipped_specs()[0]
+    assert same_operator(read_operator(store / f"{first.stem}.h5"), read_operator(shipped_path(first)))
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "catalog.txt").write_text("C6>C3\n")  # a store's own catalog.txt comes first
+    r = run("build", "--out", "own", "--json")
     assert [o["operator"] for o in json.loads(r.stdout)["operators"]] == ["C6>C3"]
-    assert (out / "C6-C3.h5").exists() and not (project / "operators" / "C6-C3.h5").exists()
-    monkeypatch.chdir(out)
-    r = run("build", "--out", str(out))
-    assert r.exit_code == 1 and "catalog" in r.stderr and "not found" in r.stderr

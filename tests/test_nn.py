@@ -451,10 +451,11 @@ def test_unusable_files_raise_format_error(store: Path, tmp_path: Path) -> None:
 
 
 def test_from_catalog_loads_builds_or_explains(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    layer = GroupDownsample.from_catalog("D12-D6", store=store)
-    assert layer.spec.group.order == 24 and layer.source == str(path_of(store, "D12>D6"))
+    layer = GroupDownsample.from_catalog("C6-C3", store=store)  # not shipped: from the store
+    assert layer.spec.group.order == 6 and layer.source == str(path_of(store, "C6>C3"))
     monkeypatch.setenv("GSCLI_STORE", str(store))
-    assert GroupDownsample.from_catalog("C8>C4").source == str(path_of(store, "C8>C4"))
+    assert GroupDownsample.from_catalog("C6>C3").source == str(path_of(store, "C6>C3"))
+    assert GroupDownsample.from_catalog("D12>D6").source.endswith("gscli/catalog/D12-D6.h5")  # shipped first
     with pytest.raises(SpecError):
         GroupDownsample.from_catalog("D12/D6", store=store)
 

@@ -201,9 +201,9 @@ def test_catalog_with_group_and_grid_operators(tmp_path: Path) -> None:
 
 
 def test_shipped_catalog_has_grid_operators() -> None:
-    from gscli.build import read_catalog
+    from gscli.catalog import CATALOG, read_catalog
 
-    specs = read_catalog(Path(__file__).parents[1] / "operators" / "catalog.txt")
+    specs = read_catalog(CATALOG)
     assert {str(s) for s in specs if isinstance(s, GridOperatorSpec)} >= {"Z28x28>Z20x20", "Z28x28>Z14x14"}
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from gscli.build import BUILD_STEPS, BuildResult, build, build_catalog, read_catalog
+from gscli.build import BUILD_STEPS, BuildResult, build, build_catalog
+from gscli.catalog import CATALOG, read_catalog
 from gscli.cli import main
 from gscli.cli._common import (
     json_option,
@@ -43,7 +44,7 @@ def _results_table(results: list[BuildResult]) -> Table:
               help="Subgroup type, e.g. D6, C12, T, O, D4h. Needed when several types have the same rate.")
 @out_option
 @click.option("--catalog", "catalog", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt, else operators/catalog.txt].")
+              help="Catalog file to build when GROUP is absent [default: OUT/catalog.txt, else the catalog shipped with gscli].")
 @click.option("--force", is_flag=True, help="Rebuild and replace files that exist, even up-to-date ones.")
 @click.option("--generators", "generators", metavar="LIST",
               help="Cayley-graph generators whose Laplacian defines frequency: element names or indices, "
@@ -68,8 +69,8 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     first: 'Z28x28>Z20x20' (or Z28x28-Z20x20) writes Z28x28-Z20x20.h5 holding the downscaling,
     the upscaling and their projector, after checking its identities (docs/scale.md).
 
-    Without GROUP, every operator of the catalog (OUT/catalog.txt, else operators/catalog.txt) is
-    built; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
+    Without GROUP, every operator of the catalog (OUT/catalog.txt, else the default catalog that
+    ships with gscli) is built into OUT; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
     Laplacian grading, FFT for cyclic groups) before it is written: a failure writes nothing and
     exits with status 1.
 
@@ -134,10 +135,9 @@ def _build_grid(text: str, rate: int | None, subgroup: str | None, folder: Path,
 
 
 def _default_catalog(folder: Path) -> Path:
-    """OUT/catalog.txt if there is one, else the project's operators/catalog.txt (building it elsewhere)."""
+    """OUT/catalog.txt if there is one, else the default catalog shipped with gscli."""
     own = folder / "catalog.txt"
-    shipped = Path("operators") / "catalog.txt"
-    return own if own.exists() or not shipped.exists() else shipped
+    return own if own.exists() else CATALOG
 
 
 def _steps(bar: Callable[[Any, Any], None]) -> Callable[[str], None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gscli._optional import need
 from gscli.errors import StoreError
 from gscli.models._analysis import ErrorReport
 
@@ -19,8 +20,7 @@ def plot_errors(report: ErrorReport, path: str | Path) -> Path:
     Each point is the mean over the report's grid transforms of G. Vertical dotted lines mark the
     group downsampling blocks; the right panel ends with the logits.
     """
-    import matplotlib
-
+    matplotlib = need("matplotlib", "cli", "plotting (--plot)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -1,6 +1,6 @@
 """Runtime: apply gscli operators inside torch models (torch, numpy and h5py only; never escnn).
 
-Typical use, with operator files in the store (``operators/`` or ``$GSCLI_STORE``)::
+Typical use, with the operators shipped with gscli or files in the store (``operators/`` or ``$GSCLI_STORE``)::
 
     from gscli.nn import GroupDownsample
 
@@ -12,6 +12,7 @@ See :class:`GroupDownsample` for shapes, dtypes, canonicalization, ``state_dict`
 """
 
 from gscli.nn._layer import FLOAT_DTYPES, Canonicalized, GroupDownsample, InputError
-from gscli.nn._source import OperatorBuiltWarning
+from gscli.nn._source import OperatorBuiltWarning, StoreFileIgnoredWarning
 
-__all__ = ["GroupDownsample", "Canonicalized", "InputError", "OperatorBuiltWarning", "FLOAT_DTYPES"]
+__all__ = ["GroupDownsample", "Canonicalized", "InputError", "OperatorBuiltWarning", "StoreFileIgnoredWarning",
+           "FLOAT_DTYPES"]

@@ -240,7 +240,9 @@ class GroupDownsample(nn.Module):
     ) -> GroupDownsample:
         """Layer for a catalog name (``"D12-D6"`` or ``"D12>D6"``) from the operator store.
 
-        The store is ``store``, else ``$GSCLI_STORE``, else ``operators/``. A missing file is built
+        Operators of the default catalog come from the files shipped with gscli (no escnn needed);
+        others from the store: ``store``, else ``$GSCLI_STORE``, else ``operators/`` (the order and
+        why: :mod:`gscli.nn._source`). A missing file is built
         into the store when ``build`` is true and escnn is installed (with an
         :class:`~gscli.nn.OperatorBuiltWarning`); otherwise :class:`~gscli.errors.FormatError` says how to build it.
         The file is verified like :meth:`from_file`, and one that holds another operator than

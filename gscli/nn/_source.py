@@ -1,4 +1,17 @@
-"""Find an operator file in the store, building it on demand when escnn is installed."""
+"""Find an operator file: the shipped catalog first, then the store, building on demand with escnn.
+
+Lookup order for a name such as ``"D12-D6"``:
+
+1. the file shipped with gscli (``gscli/catalog/``) when the default catalog lists the name: it is
+   verified on load, tested to equal what this version's ``gscli build`` writes, and read-only;
+2. the store (``store``, else ``$GSCLI_STORE``, else ``operators/``);
+3. a build into the store, when escnn is installed and ``build`` is true.
+
+Shipped files come first so that a store file (made by another gscli version or machine, or
+changed since) can never silently replace the operator this version ships: a store file of a
+shipped name that differs from the shipped one is not used, with a :class:`StoreFileIgnoredWarning`
+that says how to load it on purpose (``GroupDownsample.from_file``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +19,12 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+from gscli.catalog import shipped_path
 from gscli.errors import FormatError
 from gscli.specs import OperatorSpec
 from gscli.store import operator_path
 
-__all__ = ["catalog_file", "escnn_available"]
+__all__ = ["catalog_file", "escnn_available", "OperatorBuiltWarning", "StoreFileIgnoredWarning"]
 
 
 def escnn_available() -> bool:
@@ -19,7 +33,7 @@ def escnn_available() -> bool:
 
 
 def catalog_file(name: str | OperatorSpec, store: str | Path | None = None, build: bool = True) -> Path:
-    """Path of the operator file for ``name`` in the store; build it if missing and possible.
+    """Path of the operator file for ``name``: the shipped one, else the store's, built if missing and possible.
 
     Raises
     ------
@@ -33,6 +47,11 @@ def catalog_file(name: str | OperatorSpec, store: str | Path | None = None, buil
     """
     spec = name if isinstance(name, OperatorSpec) else OperatorSpec.parse(name)
     path = operator_path(spec, store)
+    shipped = shipped_path(spec)
+    if shipped is not None:
+        if path.exists():
+            _warn_if_different(path, shipped, spec)
+        return shipped
     if path.exists():
         return path
     command = f"gscli build {spec.group} --subgroup {spec.subgroup} --out {path.parent}"
@@ -56,5 +75,35 @@ def catalog_file(name: str | OperatorSpec, store: str | Path | None = None, buil
     return result.path
 
 
+def _warn_if_different(path: Path, shipped: Path, spec: OperatorSpec) -> None:
+    """Warn when the store's file of a shipped operator holds another operator than the shipped file.
+
+    Rounding differences (another machine's LAPACK) are the same operator; see :func:`gscli.catalog.same_operator`.
+    """
+    from gscli.catalog import same_operator
+    from gscli.fileformat import read_operator
+
+    try:
+        ours = read_operator(shipped)
+    except FormatError:
+        return  # loading the shipped file reports it, with the reinstall command
+    try:
+        same = same_operator(read_operator(path), ours)
+        why = "it holds another operator (made by another gscli version, or changed)"
+    except FormatError as exc:
+        same, why = False, f"it does not verify ({exc})"
+    if not same:
+        warnings.warn(
+            f"{path} is not used: gscli ships its own {spec} operator ({shipped}) and {why}; "
+            f"to use this file on purpose: GroupDownsample.from_file({str(path)!r})",
+            StoreFileIgnoredWarning,
+            stacklevel=4,
+        )
+
+
 class OperatorBuiltWarning(UserWarning):
     """``from_catalog`` did not find an operator file and built it with escnn."""
+
+
+class StoreFileIgnoredWarning(UserWarning):
+    """``from_catalog`` used the shipped operator and ignored a different store file of the same name."""
