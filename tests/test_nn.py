@@ -490,24 +490,29 @@ def test_runtime_never_imports_escnn(store: Path) -> None:
 
 
 def test_from_catalog_refuses_a_file_holding_another_operator(store: Path, tmp_path: Path) -> None:
-    """A C8>C4 file saved under D12-D6.h5 has a valid checksum; the name asked for must still match."""
+    """A C8>C4 file saved under C6-C3.h5 has a valid checksum; the name asked for must still match.
+
+    The names asked for are ones the default catalog does not ship, so the store's file is the one
+    opened (a shipped name takes the shipped file: tests/test_install.py).
+    """
     wrong = tmp_path / "wrong"
     wrong.mkdir()
-    shutil.copy(path_of(store, "C8>C4"), wrong / "D12-D6.h5")
-    for name in ("D12-D6", "D12>D6"):
+    shutil.copy(path_of(store, "C8>C4"), wrong / "C6-C3.h5")
+    for name in ("C6-C3", "C6>C3"):
         with pytest.raises(FormatError) as info:
             GroupDownsample.from_catalog(name, store=wrong)
-        assert str(info.value) == f"{wrong / 'D12-D6.h5'}: holds the C8>C4 operator, not the D12>D6 asked for"
+        assert str(info.value) == f"{wrong / 'C6-C3.h5'}: holds the C8>C4 operator, not the C6>C3 asked for"
     # the same group with another subgroup (same |G|, other |H|) is refused too, and so is the right H in the wrong G
-    shutil.copy(path_of(store, "D12>C12"), wrong / "D12-D6.h5")
-    with pytest.raises(FormatError, match="holds the D12>C12 operator, not the D12>D6 asked for"):
-        GroupDownsample.from_catalog("D12-D6", store=wrong)
-    shutil.copy(path_of(store, "D12>D6"), wrong / "D8-D4.h5")
-    with pytest.raises(FormatError, match="holds the D12>D6 operator, not the D8>D4 asked for"):
-        GroupDownsample.from_catalog("D8>D4", store=wrong, build=False)
-    # control: the right file under its own name loads
-    shutil.copy(path_of(store, "D12>D6"), wrong / "D12-D6.h5")
-    assert str(GroupDownsample.from_catalog("D12-D6", store=wrong).spec) == "D12>D6"
+    shutil.copy(path_of(store, "D12>C12"), wrong / "D12-D3.h5")
+    with pytest.raises(FormatError, match="holds the D12>C12 operator, not the D12>D3 asked for"):
+        GroupDownsample.from_catalog("D12-D3", store=wrong)
+    shutil.copy(path_of(store, "D8>D1"), wrong / "D6-D1.h5")
+    with pytest.raises(FormatError, match="holds the D8>D1 operator, not the D6>D1 asked for"):
+        GroupDownsample.from_catalog("D6>D1", store=wrong, build=False)
+    # control: the right file under its own name loads, from the store
+    shutil.copy(path_of(store, "C6>C3"), wrong / "C6-C3.h5")
+    layer = GroupDownsample.from_catalog("C6-C3", store=wrong)
+    assert str(layer.spec) == "C6>C3" and layer.source == str(wrong / "C6-C3.h5")
 
 
 def _snapshot(layer: GroupDownsample) -> dict[str, torch.Tensor]:
