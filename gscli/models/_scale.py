@@ -310,14 +310,14 @@ def check_scale_memory(config: ScaleModelConfig, batch: int, available: int | No
 
 
 class _Pointwise(nn.Module):
-    """The ablation: the activation applied in space, then max_pool2d (not scale-equivariant)."""
+    """The ablation: norm (if any) and the activation applied in space, then max_pool2d (not scale-equivariant)."""
 
-    def __init__(self, activation: Callable[[Tensor], Tensor], pool: int) -> None:
+    def __init__(self, activation: Callable[[Tensor], Tensor], pool: int, norm: str | None = None) -> None:
         super().__init__()
-        self.activation, self.pool = activation, pool
+        self.activation, self.pool, self.norm = activation, pool, norm
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.activation(x)
+        y = self.activation(F.instance_norm(x) if self.norm == "instance" else x)
         return F.max_pool2d(y, self.pool) if self.pool > 1 else y
 
 
@@ -341,7 +341,7 @@ class ScaleCNN(nn.Module):
                 self.activations.append(ScaleEqActivation(act, base, pool=stage.pool, increment=stage.increment,
                                                           norm=config.norm))
             else:
-                self.activations.append(_Pointwise(act, stage.pool))
+                self.activations.append(_Pointwise(act, stage.pool, config.norm))
             channels = stage.channels
         self.readout = ScaleInvariantPool(config.readout)
         self.head = nn.Linear(channels * config.readout**2, config.classes)
