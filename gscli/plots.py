@@ -31,6 +31,11 @@ _OPERATOR_COLOR = "#1f6fb4"
 _PLAIN_COLOR = "#d9541e"
 
 
+
+def _band_labels(frequencies) -> list[str]:
+    """Band frequencies to two decimals; ``+ 0.0`` keeps a rounded-off zero from printing as ``-0.00``."""
+    return [f"{round(float(f), 2) + 0.0:.2f}" for f in frequencies]
+
 def _tick_step(count: int) -> int:
     return max(1, -(-count // 14))
 
@@ -62,7 +67,7 @@ def _spectrum(ax, frequencies: np.ndarray, dims: np.ndarray, kept: np.ndarray) -
     x = np.arange(len(frequencies))
     ax.bar(x, dims, color="#d0d0d0", edgecolor="#808080", label="band dimension")
     ax.bar(x, kept, color=_OPERATOR_COLOR, width=0.55, label="kept by the operator (dim of V in the band)")
-    labels = [f"{f:.2f}" for f in frequencies]
+    labels = _band_labels(frequencies)
     step = _tick_step(len(x))
     ax.set_xticks(x[::step])
     ax.set_xticklabels(labels[::step], rotation=60, fontsize=8)
@@ -96,7 +101,7 @@ def _response_bands(ax, frequencies: np.ndarray, kept_fraction: np.ndarray, fold
     ax.bar(x - 0.2, kept_fraction, width=0.4, color=_OPERATOR_COLOR, label="operator: energy kept (gain)")
     ax.bar(x + 0.2, folded_plain, width=0.4, color=_PLAIN_COLOR, label="plain subsampling: energy folded into other bands")
     ax.axhline(1.0, color="#808080", lw=0.8, ls=":")
-    labels = [f"{f:.2f}" for f in frequencies]
+    labels = _band_labels(frequencies)
     step = _tick_step(len(x))
     ax.set_xticks(x[::step])
     ax.set_xticklabels(labels[::step], rotation=60, fontsize=8)
@@ -110,7 +115,7 @@ def _response_bands(ax, frequencies: np.ndarray, kept_fraction: np.ndarray, fold
 def _transfer(fig, ax, transfer: np.ndarray, frequencies: np.ndarray) -> None:
     image = ax.imshow(transfer, cmap="magma_r", vmin=0, interpolation="nearest", origin="lower")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="share of the input band's energy")
-    labels = [f"{f:.2f}" for f in frequencies]
+    labels = _band_labels(frequencies)
     step = _tick_step(len(frequencies))
     ticks = np.arange(len(frequencies))[::step]
     ax.set_xticks(ticks)

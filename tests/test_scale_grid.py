@@ -437,3 +437,22 @@ def test_shapes_that_disagree_with_the_spec_are_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FormatError, match="missing datasets axis1/downsample"):
         write_operator(tmp_path / "x.h5", arrays, {**attrs, "dims": 2, "operator": "Z9x9>Z4x4"})
+
+
+def test_reading_a_grid_file_does_not_import_torch() -> None:
+    """inspect on a grid file is numpy + h5py: torch (seconds to import) loads only for tensors."""
+    import subprocess
+    import sys
+
+    from gscli.catalog import shipped_path
+
+    code = (
+        "import sys\n"
+        "from gscli.inspect import summarize\n"
+        f"summarize({str(shipped_path('Z28x28>Z20x20'))!r})\n"
+        "import gscli.scale\n"
+        "gscli.scale.resample_matrix(5, 3)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

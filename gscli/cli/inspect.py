@@ -13,7 +13,7 @@ from rich.text import Text
 
 from gscli.cli import main
 from gscli.cli._common import json_option, plain, print_json, stdout_console
-from gscli.fileformat import OperatorData, read_operator
+from gscli.fileformat import read_operator
 from gscli.inspect import summarize
 
 
@@ -112,9 +112,6 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     """
     data = read_operator(file)
     summary = summarize(data)
-    if summary.get("kind") == "grid":
-        _inspect_grid(summary, data, plot, as_json)
-        return
     if plot is not None:
         from gscli.plots import plot_operator
 
@@ -123,6 +120,9 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
         print_json(summary)
         return
     console = stdout_console()
+    if summary.get("kind") == "grid":
+        _print_grid(summary, console)
+        return
     title = Text.assemble(
         (plain(summary["operator"]).plain, "bold"),
         plain(f": {summary['group']} (|G| = {summary['group_order']}) -> "
@@ -135,19 +135,11 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
         console.print(plain(f"plot written to {summary['plot']}"))
 
 
-def _inspect_grid(summary: dict[str, Any], data: OperatorData, plot: Path | None, as_json: bool) -> None:
+def _print_grid(summary: dict[str, Any], console: Any) -> None:
     """A grid operator (resolution change on image grids, docs/scale.md): sizes, band, conditioning, checks."""
     from gscli.scale._gridview import grid_tables
 
-    if plot is not None:
-        from gscli.plots import plot_operator
-
-        summary["plot"] = str(plot_operator(data, plot))
-    if as_json:
-        print_json(summary)
-        return
-    console = stdout_console()
     for table in grid_tables(summary):
         console.print(table)
-    if plot is not None:
+    if "plot" in summary:
         console.print(plain(f"plot written to {summary['plot']}"))

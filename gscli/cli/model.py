@@ -81,7 +81,8 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     """Measure how equivariance errors propagate through the G-CNN of CONFIG (.toml or .json).
 
     Every exact grid transform g of the model's group G (90-degree rotations, flips) is applied to
-    scikit-learn's handwritten digits. For every block the table shows the relative equivariance
+    the config's digits ([training] dataset: scikit-learn's 8x8 digits, resized, or the 5000 real
+    MNIST digits). For every block the table shows the relative equivariance
     error of its features (mapped back to G-fields with the reconstruction operators U) and the
     invariance error of their group+space pooling, for g in the block's group K ("in K": float
     rounding in theory) and outside it; then the invariance error of the logits, for anti-aliased,

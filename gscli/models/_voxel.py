@@ -219,31 +219,14 @@ class VoxelGCNN(nn.Module):
                 trace.append(Traced(block, h))
         return self.pool(h, self._specs[-1])
 
+    # The same pooling, logits, trace and lifting as the planar model (they only see blocks and fields).
     pool = staticmethod(GroupCNN.pool)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(batch, classes)`` of voxels ``(batch, in_channels, s, s, s)``."""
-        return self.head(self._run(x, None))
-
-    def trace(self, x: Tensor) -> tuple[list[Traced], Tensor, Tensor]:
-        found: list[Traced] = []
-        pooled = self._run(x, found)
-        return found, pooled, self.head(pooled)
-
-    def downsampling_layers(self) -> list[GroupDownsample]:
-        return [m for m in self.blocks if isinstance(m, GroupDownsample)]
-
-    def lift(self, features: Tensor, index: int) -> Tensor:
-        """Map block ``index``'s output back to regular fields of G with the reconstructions U (as in 2-D)."""
-        for layer in reversed([m for m in list(self.blocks)[: index + 1] if isinstance(m, GroupDownsample)]):
-            features = layer.upsample(features)
-        return features
-
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    def activation_count(self) -> int:
-        return sum(b.size for b in self._specs)
+    forward = GroupCNN.forward
+    trace = GroupCNN.trace
+    downsampling_layers = GroupCNN.downsampling_layers
+    lift = GroupCNN.lift
+    parameter_count = GroupCNN.parameter_count
+    activation_count = GroupCNN.activation_count
 
     def extra_repr(self) -> str:
         chain = " -> ".join([str(self.config.group)] + [str(op.subgroup) for op in self.operators if op is not None])

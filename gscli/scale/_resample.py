@@ -14,11 +14,14 @@ cannot both be represented, and keeping half of it breaks the semigroup and scal
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from gscli.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where tensors are handled: resample_matrix is numpy only
+    import torch
 
 __all__ = ["band_limit", "resample_matrix", "resample", "resize_spectrum"]
 
@@ -75,6 +78,8 @@ def resample_matrix(n: int, m: int) -> np.ndarray:
 
 def _band_index(size: int, h: int, device: torch.device) -> torch.Tensor:
     """Indices of frequencies 0..h and −h..−1 in a length-``size`` FFT."""
+    import torch
+
     return torch.cat([torch.arange(0, h + 1, device=device), torch.arange(size - h, size, device=device)])
 
 
@@ -97,6 +102,8 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
     torch.Tensor
         Same dtype and device as ``x``, with the resampled dimensions of the new sizes.
     """
+    import torch
+
     if not isinstance(x, torch.Tensor):
         raise InputError(f"resample expects a torch.Tensor, got {type(x).__name__}")
     if x.is_complex() or not x.is_floating_point():
@@ -129,6 +136,8 @@ def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: t
     the new spectrum is zero: ``irfftn(resize_spectrum(rfftn(x), n, m), s=m)`` is :func:`resample`.
     One zero tensor and one copy per block of kept frequencies (2^(d-1) blocks: low and high halves).
     """
+    import torch
+
     sizes, new_sizes = tuple(sizes), tuple(new_sizes)
     lead = spectrum.shape[: spectrum.dim() - len(sizes)]
     bands = [band_limit(min(n, m)) for n, m in zip(sizes, new_sizes)]
