@@ -365,10 +365,15 @@ def test_a_real_process_with_an_unwritable_cache_works_and_prints_one_line(tmp_p
 
 
 def test_an_interrupt_python_discards_still_stops_the_write(d12: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            request: pytest.FixtureRequest) -> None:
     """SIGINT handled inside a weakref callback (as h5py's object registry runs them during writes):
     Python prints "Exception ignored" and drops the KeyboardInterrupt. It used to be lost (exit 0, "rebuilt")."""
     import h5py
+
+    # a test run started as a background job inherits SIGINT ignored; this test needs Python's default
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, original))
 
     target = tmp_path / "D12-D6.h5"
     target.write_bytes((d12 / "D12-D6.h5").read_bytes())
