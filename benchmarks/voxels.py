@@ -114,8 +114,6 @@ def cache_dir_default() -> str:
 
 
 def train_variant(config: Any, variant: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
     from gscli.models import build_model
     from gscli.models._analysis import grid_transforms, prediction_invariance
     from gscli.models._polycubes import load_polycubes

@@ -32,6 +32,19 @@ _PLAIN_COLOR = "#d9541e"
 
 
 
+
+def plot_path(out: str | os.PathLike) -> Path:
+    """``out`` as a Path after the checks every ``--plot`` makes: a ``.png`` name in an existing folder.
+
+    Raises :class:`StoreError` otherwise (nothing is drawn first).
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise StoreError(f"plot file {str(out)!r} must end in .png")
+    if not out.parent.is_dir():
+        raise StoreError(f"cannot write plot {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    return out
+
 def _band_labels(frequencies) -> list[str]:
     """Band frequencies to two decimals; ``+ 0.0`` keeps a rounded-off zero from printing as ``-0.00``."""
     return [f"{round(float(f), 2) + 0.0:.2f}" for f in frequencies]
@@ -182,11 +195,7 @@ def plot_operator(source: str | os.PathLike | OperatorData, out: str | os.PathLi
     Raises :class:`StoreError` when the folder of ``out`` does not exist or ``out`` does not end in
     ``.png``.
     """
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise StoreError(f"plot file {str(out)!r} must end in .png")
-    if not out.parent.is_dir():
-        raise StoreError(f"cannot write plot {str(out)!r}: folder {str(out.parent)!r} does not exist")
+    out = plot_path(out)
     data = source if isinstance(source, OperatorData) else read_operator(source)
     if data.kind == "grid":  # resolution change on image grids: its own figure
         from gscli.scale._gridplot import grid_figure

@@ -160,6 +160,8 @@ def test_shipped_operator_applies_exactly_without_escnn(name: str, tmp_path: Pat
     x = rng.standard_normal((2, 3, n, 4))
     y = layer(torch.from_numpy(x.reshape(2, 3 * n, 4))).numpy().reshape(2, 3, m, 4)
     assert np.abs(y - np.einsum("ij,bcjs->bcis", D, x)).max() < 1e-12
+    up = layer.upsample(torch.from_numpy(y.reshape(2, 3 * m, 4))).numpy().reshape(2, 3, n, 4)
+    assert np.abs(up - np.einsum("ij,bcjs->bcis", U, y)).max() < 1e-12
     band = np.einsum("ij,bcjs->bcis", P, x)
     back = layer.upsample(layer(torch.from_numpy(band.reshape(2, 3 * n, 4)))).numpy().reshape(2, 3, n, 4)
     assert np.abs(back - band).max() < 1e-10

@@ -447,3 +447,20 @@ def test_cli_errors(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                        "--variants", "plain", "--json"])
     assert result.exit_code == 1
     assert "Error: logits not invariant where theory says they are: plain: logits change by" in result.output
+
+
+@pytest.mark.parametrize("config", ["configs/p4-digits.toml", "configs/scale-mnist.toml"])
+def test_eval_model_refuses_a_plot_folder_that_does_not_exist_before_measuring(config: str, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from gscli.models import _analysis
+
+    def measured(*args, **kwargs):  # the check must come first: measuring takes minutes
+        raise AssertionError("measured before the --plot folder was checked")
+
+    monkeypatch.setattr(_analysis, "propagate_errors", measured)
+    root = Path(__file__).resolve().parent.parent
+    target = tmp_path / "missing" / "errors.png"
+    result = CliRunner().invoke(main, ["eval-model", str(root / config), "--plot", str(target)])
+    assert result.exit_code == 2, result.output
+    assert f"folder {str(target.parent)!r} for {str(target)!r} does not exist" in result.output
+    assert not target.parent.exists()

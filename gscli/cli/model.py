@@ -121,6 +121,8 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
                                  "(scale models: exact, pointwise)", param_hint="--variants")
     if plot is not None and plot.suffix.lower() != ".png":
         raise click.BadParameter(f"{str(plot)!r} must end in .png", param_hint="--plot")
+    if plot is not None and not plot.parent.is_dir():  # before minutes of measuring, not after
+        raise click.BadParameter(f"folder {str(plot.parent)!r} for {str(plot)!r} does not exist", param_hint="--plot")
     parsed = load_config(config)
     if getattr(parsed, "kind", "gcnn") == "scale":  # scale-equivariant Fourier models
         from gscli.cli._scale_model import eval_scale_model

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from gscli._optional import need
-from gscli.errors import StoreError
 from gscli.models._analysis import ErrorReport
 
 __all__ = ["plot_errors"]
@@ -20,15 +19,13 @@ def plot_errors(report: ErrorReport, path: str | Path) -> Path:
     Each point is the mean over the report's grid transforms of G. Vertical dotted lines mark the
     group downsampling blocks; the right panel ends with the logits.
     """
+    from gscli.plots import plot_path
+
+    path = plot_path(path)
     matplotlib = need("matplotlib", "cli", "plotting (--plot)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise StoreError(f"plot file {str(path)!r} must end in .png")
-    if not path.parent.exists():
-        raise StoreError(f"folder {str(path.parent)!r} for the plot does not exist")
     # block names in model order: the variant with the most blocks has them all ("none" lacks *.group)
     longest = max(report.variants, key=lambda v: len(v.layers))
     names = [layer.name for layer in longest.layers]

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gscli.errors import StoreError
 from gscli.models._config import ConfigError
 from gscli.models._scale import SCALE_VARIANTS, ScaleCNN, ScaleModelConfig, build_scale_model
 from gscli.scale import resample
@@ -204,16 +203,14 @@ _FLOOR = 1e-17
 
 def plot_scale_errors(report: ScaleErrorReport, path: str | Path) -> Path:
     """A PNG of relative error against input size: one panel per dtype, one line per layer and variant."""
-    import matplotlib
+    from gscli._optional import need
+    from gscli.plots import plot_path
 
+    path = plot_path(path)
+    matplotlib = need("matplotlib", "cli", "plotting (--plot)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise StoreError(f"plot file {str(path)!r} must end in .png")
-    if not path.parent.exists():
-        raise StoreError(f"folder {str(path.parent)!r} for the plot does not exist")
     dtypes = list(dict.fromkeys(v.dtype for v in report.variants))
     fig, axes = plt.subplots(1, len(dtypes), figsize=(6.5 * len(dtypes), 4.6), sharey=True, squeeze=False)
     colors = plt.get_cmap("viridis")

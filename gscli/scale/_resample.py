@@ -136,8 +136,6 @@ def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: t
     the new spectrum is zero: ``irfftn(resize_spectrum(rfftn(x), n, m), s=m)`` is :func:`resample`.
     One zero tensor and one copy per block of kept frequencies (2^(d-1) blocks: low and high halves).
     """
-    import torch
-
     sizes, new_sizes = tuple(sizes), tuple(new_sizes)
     lead = spectrum.shape[: spectrum.dim() - len(sizes)]
     bands = [band_limit(min(n, m)) for n, m in zip(sizes, new_sizes)]
