@@ -3,7 +3,8 @@ under ``TYPE_CHECKING`` and lazy ones alike. Exit 0 when there are none, 1 other
 
     python scripts/import_cycles.py [--graph]
 
-Reads the source with ``ast`` (nothing is imported). An edge goes to the module an import names:
+Reads the source with ``ast`` (nothing is imported); ``importlib.import_module`` of a constant, or
+of an f-string whose constant prefix plus a string of the same module names a module, counts too. An edge goes to the module an import names:
 ``from gscli.nn import GroupDownsample`` depends on the package ``gscli.nn`` (its ``__init__``),
 ``from gscli.nn import _layer`` and ``import gscli.nn._layer`` on ``gscli.nn._layer``. The parent
 packages that Python initialises on the way are not counted (as in grimp and import-linter).
@@ -36,12 +37,30 @@ def _targets(name: str, known: dict[str, Path]) -> set[str]:
     return {name} if name in known else set()
 
 
+def _dynamic(call: ast.Call, strings: set[str], known: dict[str, Path]) -> set[str]:
+    """``import_module("gscli.x")``, or ``import_module(f"gscli.scale.{table[name]}")``: every module
+    that the constant prefix followed by a string of the same source names."""
+    if not call.args:
+        return set()
+    arg = call.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return _targets(arg.value, known)
+    if isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+        prefix = str(arg.values[0].value)
+        return {f"{prefix}{s}" for s in strings if f"{prefix}{s}" in known}
+    return set()
+
+
 def imports(module: str, path: Path, known: dict[str, Path]) -> set[str]:
     """The package modules that ``module`` imports anywhere in its source."""
     is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(), str(path))
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     edges: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "import_module":
+            edges |= _dynamic(node, strings, known)
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 edges |= _targets(alias.name, known)
         elif isinstance(node, ast.ImportFrom):
