@@ -1,37 +1,50 @@
-"""Build operators: choose the subgroup, solve, check, write. The library behind ``gscli build``.
+"""Build operators into a store: the one pipeline every family's operators go through (the library behind ``gscli build``).
 
-Subgroup choice (documented rule): among the subgroups of G of index R (of the requested type, if
-one is named), take the one with the least aliasing, i.e. the smallest tr(P L); ties (within 1e-9
-relative) go first to a copy escnn can continue on (for point groups: a copy that is the fiber
-group of one of escnn's 3-D gspaces, e.g. the C4 about the z axis, ``rot2dOnR3(4)``, inside O),
-then to a copy escnn's group names by a subgroup id (``G.subgroup(id)``), then to the
-alphabetically first type name, then to the lexicographically smallest sorted set of element
-indices in G. Conjugate copies of a subgroup can differ in cost (the Cayley graph is built from
-right multiplications), so every copy is a candidate.
+A family (:mod:`gscli.families`) computes and checks an operator; this module does the rest, the
+same way for every family: the store folder (:func:`gscli.store.store_for_writing`), stale
+temporaries, the file's write lock, the up-to-date check (an up-to-date file is kept unless
+``force``; another file of that name is an error unless ``force``), refusing an operator whose
+checks failed (nothing is written), and the atomic, verified write.
+
+:func:`build` is the entry point for finite groups, where the subgroup may be chosen from a rate
+(the selection rule: :mod:`gscli.families.finite._build`); :func:`build_spec` builds any family's
+spec; :func:`build_catalog` a list of specs. Importing this module also lends the runtime its
+builder (:mod:`gscli.hooks`), so ``GroupDownsample.from_catalog`` builds missing operators.
 """
 
 from __future__ import annotations
 
-import json
-import numbers
-import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from gscli import __version__
+from gscli import hooks
 from gscli.catalog import read_catalog
-from gscli.checks import Check, check_operator, failed
-from gscli.errors import CheckError, FormatError, SizeError, StoreError, SubgroupError
-from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
-from gscli.groups import FiniteGroup, Subgroup
-from gscli.solver import BAND_TOL, RANK_TOL, Plan, Solution, assemble, laplacian_sparse, plan
-from gscli.specs import MAX_GROUP_ORDER, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.checks import failed
+from gscli.errors import CheckError, StoreError
+from gscli.families import Built, Family, family_of, parse_spec
+from gscli.families.finite import FINITE
+from gscli.families.finite._build import (
+    BUILD_STEPS,
+    SOLVER,
+    BuildResult,
+    BuiltOperator,
+    Candidate,
+    _check_numbers,
+    _load,
+    available_memory,
+    build_operator,
+    candidates,
+    choose,
+    estimate_build_memory,
+    is_up_to_date,
+    select_subgroup,
+    tie_key,
+    validate_request,
+)
+from gscli.fileformat import remove_stale_temporaries, write_operator
+from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock
 
 __all__ = [
@@ -45,6 +58,7 @@ __all__ = [
     "choose",
     "build_operator",
     "build",
+    "build_spec",
     "build_catalog",
     "read_catalog",
     "is_up_to_date",
@@ -54,439 +68,68 @@ __all__ = [
     "BUILD_STEPS",
 ]
 
-SOLVER = "spectral-bands/1"
-_TIE = 1e-9
 
-
-#: The steps of one build, in order, as ``progress`` reports them.
-BUILD_STEPS = ("subgroup", "basis", "projector", "reconstruction", "checks", "writing")
-
-
-def _check_size(spec: GroupSpec) -> None:
-    if spec.order > MAX_GROUP_ORDER:
-        raise SizeError(
-            f"group {spec} has {spec.order} elements; gscli builds groups of at most {MAX_GROUP_ORDER} "
-            f"elements (its dense {spec.order}x{spec.order} operators would need "
-            f"{spec.order**2 * 8 * 6 / 2**30:.1f} GiB)"
-        )
-
-
-def estimate_build_memory(n: int, m: int) -> int:
-    """Bytes a build of an n-element G onto an m-element H needs at its peak (an upper estimate).
-
-    The peak is the write: the operator held in memory (P and G's int64 Cayley table, 16 n^2
-    bytes; B, D and U, 24 n m) while the file written (12 n^2 + 24 n m: the table is stored as
-    int32) is read back whole and parsed for verification (twice that), plus the interpreter and
-    libraries (512 MiB). The solve and the checks need less (P, its products P P and B B^T, orbit
-    labels). ``benchmarks/build.py`` prints the measured peak against this estimate.
-    """
-    square, rect = n * n, n * m
-    return int(16 * square + 24 * rect + 2 * (12 * square + 24 * rect) + 8 * square + 512 * 2**20)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (OSError, ValueError, AttributeError):
+def _up_to_date(family: Family, path: Path, spec: Any, start: float, key: Any = None,
+                selection: str | None = None) -> Any | None:
+    """The family's ``up-to-date`` result when ``path`` is a current file of ``spec``, else ``None``."""
+    data, _ = family.file_status(path, spec, key)
+    if data is None:
         return None
+    return family.result(spec, path, "up-to-date", time.perf_counter() - start, data=data, selection=selection)
 
 
-def _check_memory(group: GroupSpec, m: int) -> None:
-    need = estimate_build_memory(group.order, m)
-    free = available_memory()
-    if free is not None and need > free:
-        raise SizeError(
-            f"building {group} onto a subgroup of order {m} needs about {need / 2**30:.1f} GiB of memory "
-            f"(dense {group.order}x{group.order} float64 operators and their checks), and only "
-            f"{free / 2**30:.1f} GiB is available; free memory or build a smaller group"
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class Candidate:
-    """A subgroup of G with the solver's plan for it; the dense operators are formed on first use."""
-
-    subgroup: Subgroup
-    plan: Plan
-
-    @property
-    def cost(self) -> float:
-        return self.plan.cost
-
-    @cached_property
-    def solution(self) -> Solution:
-        return assemble(self.plan)
-
-
-def _load(spec: GroupSpec, generators: Any = None) -> tuple[FiniteGroup, Any]:
-    """G's tables from escnn; with ``generators`` (see :func:`gscli.cayley.resolve_generators`), G with that
-    Cayley graph instead of escnn's."""
-    _check_size(spec)
-    from gscli import _escnn
-
-    group = _escnn.load_group(spec)
-    if generators is not None:
-        from gscli.cayley import resolve_generators
-
-        chosen = resolve_generators(group, generators)
-        if chosen is not None:
-            group = _with_generators(group, chosen)
-    return group, _escnn
-
-
-_CUSTOM_GROUPS: dict[tuple[int, tuple[int, ...]], FiniteGroup] = {}
-
-
-def _with_generators(group: FiniteGroup, generators: tuple[int, ...]) -> FiniteGroup:
-    """One FiniteGroup object per (group, generators), so the solver's band cache is reused."""
-    from dataclasses import replace
-
-    key = (id(group), generators)
-    if key not in _CUSTOM_GROUPS:
-        _CUSTOM_GROUPS[key] = replace(group, generators=generators)  # not planar: its bands come from eigh
-    return _CUSTOM_GROUPS[key]
-
-
-def candidates(group: GroupSpec, order: int | None = None, generators: Any = None) -> list[Candidate]:
-    """Every subgroup of ``group`` (of ``order`` elements, if given), solved, sorted by the selection rule.
-
-    ``generators`` chooses the Cayley graph (default: escnn's; see :mod:`gscli.cayley`).
-    """
-    G, escnn_side = _load(group, generators)
-    found = [Candidate(h, plan(G, h.nodes)) for h in escnn_side.subgroups(group, order)]
-    return sorted(found, key=lambda c: (c.subgroup.order, round(c.cost, 6)) + tie_key(c.subgroup))
-
-
-def tie_key(subgroup: Subgroup) -> tuple[Any, ...]:
-    """How copies tied on aliasing cost are ordered: escnn gspace first, escnn id next, type, indices."""
-    return (subgroup.escnn_gspace is None, subgroup.escnn_id is None, subgroup.type, subgroup.key)
-
-
-def _rates_available(group: GroupSpec) -> dict[int, list[str]]:
-    from gscli import _escnn
-
-    table: dict[int, list[str]] = {}
-    for h in _escnn.subgroups(group):
-        types = table.setdefault(group.order // h.order, [])
-        if h.type not in types:
-            types.append(h.type)
-    return dict(sorted(table.items()))
-
-
-def _describe_available(group: GroupSpec) -> str:
-    return "; ".join(f"R={r}: {', '.join(sorted(types))}" for r, types in _rates_available(group).items())
-
-
-def choose(pool: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
-    """The selection rule: least tr(P L); ties by :func:`tie_key` (escnn gspace, escnn id, type, indices).
-
-    Returns the chosen candidate and every candidate tied with it on cost.
-    """
-    best = min(c.cost for c in pool)
-    tied = [c for c in pool if c.cost <= best + _TIE * max(1.0, abs(best))]
-    return min(tied, key=lambda c: tie_key(c.subgroup)), tied
-
-
-def _allowed_rates(group: GroupSpec) -> list[int]:
-    """The rates G has a subgroup for: every divisor of |G| for C_N and D_N, fewer for point groups."""
-    if group.planar:  # C_N has C_d for every d | N; D_N has C_d (d | N) and D_k (2k, k | N): every divisor
-        return [r for r in range(1, group.order + 1) if group.order % r == 0]
-    return list(_rates_available(group))
-
-
-def _check_numbers(group: GroupSpec, rate: int | None, subgroup: SubgroupSpec | None) -> None:
-    """The checks of :func:`validate_request` that need no subgroup enumeration: size, rate, orders."""
-    _check_size(group)
-    if rate is None and subgroup is None:
-        raise SubgroupError(f"give a rate (--rate R) or a subgroup type (--subgroup TYPE) for {group}")
-    if rate is not None and (not isinstance(rate, numbers.Integral) or isinstance(rate, bool) or rate < 1):
-        raise SubgroupError(f"rate {rate!r} must be a positive integer dividing |{group}| = {group.order}; "
-                            f"allowed rates: {', '.join(map(str, _allowed_rates(group)))}")
-    if rate is not None and group.order % rate:
-        raise SubgroupError(
-            f"rate {rate} does not divide |{group}| = {group.order}; "
-            f"allowed rates: {', '.join(map(str, _allowed_rates(group)))}"
-        )
-    if subgroup is not None:
-        if group.order % subgroup.order:
-            raise SubgroupError(
-                f"no subgroup of type {subgroup} in {group}: |{subgroup}| = {subgroup.order} does not divide "
-                f"|{group}| = {group.order}; available: {_describe_available(group)}"
-            )
-        if rate is not None and rate * subgroup.order != group.order:
-            raise SubgroupError(
-                f"subgroup {subgroup} has index {group.order // subgroup.order} in {group}, not rate {rate}; "
-                f"available: {_describe_available(group)}"
-            )
-
-
-def validate_request(group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None) -> int:
-    """Check a (rate, subgroup type) request against G without solving anything; return |H|.
-
-    Raises :class:`SizeError` for a group too large to build, :class:`SubgroupError` (listing what
-    exists) for a rate or type G does not have.
-    """
-    _check_numbers(group, rate, subgroup)
-    order = group.order // int(rate) if rate is not None else subgroup.order  # type: ignore[union-attr]
-    _check_memory(group, order)
-    from gscli import _escnn
-
-    types = {h.type for h in _escnn.subgroups(group, order)}
-    if not types or (subgroup is not None and str(subgroup) not in types):
-        what = f"of type {subgroup}" if subgroup is not None else f"of index {rate}"
-        raise SubgroupError(f"{group} has no subgroup {what}; available: {_describe_available(group)}")
-    return order
-
-
-def select_subgroup(
-    group: GroupSpec, rate: int | None = None, subgroup: SubgroupSpec | None = None, generators: Any = None
-) -> tuple[Candidate, str]:
-    """Choose H for a rate and/or a subgroup type; return it with a sentence saying why.
-
-    ``generators``: the Cayley graph whose Laplacian measures aliasing (default: escnn's).
-    Raises :class:`SubgroupError` (listing what exists) when nothing matches.
-    """
-    order = validate_request(group, rate, subgroup)
-    pool = candidates(group, order, generators)
-    if subgroup is not None:
-        pool = [c for c in pool if c.subgroup.type == str(subgroup)]
-    chosen, tied = choose(pool)
-    types = sorted({c.subgroup.type for c in pool})
-    reason = (
-        f"least aliasing: tr(PL) = {abs(chosen.cost):.6g}, the smallest among {len(pool)} "
-        f"subgroup{'s' if len(pool) != 1 else ''} of index {group.order // order} "
-        f"({'type' if len(types) == 1 else 'types'} {', '.join(types)})"
-    )
-    if len(tied) > 1:
-        reason += (f"; {len(tied)} tie, the first by (escnn gspace, escnn subgroup id, type name, sorted element "
-                   "indices) is taken")
-    if chosen.subgroup.escnn_gspace is not None:
-        reason += f"; escnn gspace of H: {chosen.subgroup.escnn_gspace}"
-    if generators is not None:
-        G, _ = _load(group, generators)
-        default, _ = _load(group)
-        if G is not default:
-            from gscli.cayley import describe_generators
-
-            reason += f"; Cayley-graph generators {describe_generators(G, G.generators)} (escnn's: " \
-                      f"{describe_generators(default, default.generators)})"
-    return chosen, reason
-
-
-@dataclass(frozen=True, eq=False)
-class BuiltOperator:
-    """A computed, checked operator, ready to be written."""
-
-    spec: OperatorSpec
-    group: FiniteGroup
-    subgroup: Subgroup
-    solution: Solution
-    checks: tuple[Check, ...]
-    selection: str
-
-    @property
-    def ok(self) -> bool:
-        return not failed(list(self.checks))
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        s = self.solution
-        arrays = {
-            "downsample": s.downsample,
-            "upsample": s.upsample,
-            "antialias": s.antialias,
-            "basis": s.basis,
-            "subgroup_nodes": self.subgroup.nodes,
-            "bands": np.array([(b.eigenvalue, b.dimension, b.kept) for b in s.bands],
-                              dtype=[("eigenvalue", "<f8"), ("dimension", "<i8"), ("kept", "<i8")]),
-            "group_cayley": self.group.cayley,
-            "subgroup_cayley": self.subgroup.cayley,
-            "group_generators": np.asarray(self.group.generators, dtype=np.int64),
-            "group_element_names": np.asarray(self.group.element_names, dtype=object),
-        }
-        if self.group.matrices is not None:
-            arrays["group_matrices"] = self.group.matrices
-        return arrays
-
-    @property
-    def custom_generators(self) -> tuple[int, ...] | None:
-        """The Cayley-graph generators if they are not escnn's, else ``None``."""
-        from gscli._escnn import load_group
-
-        default = load_group(self.spec.group).generators
-        mine = tuple(sorted(set(self.group.generators)))
-        return None if mine == tuple(sorted(set(default))) else mine
-
-    @property
-    def file_suffix(self) -> str:
-        from gscli.cayley import generator_suffix
-
-        return generator_suffix(self.custom_generators)
-
-    def attrs(self) -> dict[str, Any]:
-        from gscli._escnn import escnn_version
-        from gscli.cayley import DEFAULT, describe_generators
-
-        custom = self.custom_generators
-        attrs: dict[str, Any] = {
-            "cayley_generators": DEFAULT if custom is None else describe_generators(self.group, custom),
-            "group": str(self.spec.group),
-            "subgroup": str(self.spec.subgroup),
-            "rate": self.spec.rate,
-            "group_order": self.group.order,
-            "subgroup_order": self.subgroup.order,
-            "group_identity": int(self.group.identity),
-            "subgroup_identity": int(self.subgroup.identity),
-            "subgroup_source": self.subgroup.source,
-            "escnn_subgroup_id": json.dumps(self.subgroup.escnn_id),
-            "selection": self.selection,
-            "solver": SOLVER,
-            "solver_band_tol": BAND_TOL,
-            "solver_rank_tol": RANK_TOL,
-            "aliasing_cost": abs(self.solution.cost) if abs(self.solution.cost) < 1e-12 else self.solution.cost,
-            "checks": json.dumps([c.as_dict() for c in self.checks]),
-            "gscli_version": __version__,
-            "escnn_version": escnn_version(),
-        }
-        if not self.spec.group.planar:  # "" = escnn has no 3-D gspace for this copy of H
-            attrs["escnn_gspace"] = self.subgroup.escnn_gspace or ""
-        return attrs
-
-
-def build_operator(
-    group: GroupSpec | str,
-    rate: int | None = None,
-    subgroup: SubgroupSpec | str | None = None,
-    progress: Callable[[str], None] | None = None,
-    generators: Any = None,
-) -> BuiltOperator:
-    """Choose the subgroup, solve for P, D and U in float64, and measure every check.
-
-    ``progress``, if given, is called with each step of :data:`BUILD_STEPS` as it starts.
-    ``generators`` (names or indices of elements of G, e.g. ``"r, r s"``) choose the Cayley graph
-    whose Laplacian defines the bands; default escnn's ``G.generators``. A set that does not
-    generate G raises :class:`SubgroupError` naming what it generates.
-
-    >>> op = build_operator("D12", subgroup="D6")
-    >>> op.spec, op.ok, op.solution.downsample.shape
-    (OperatorSpec('D12>D6'), True, (12, 24))
-    """
-    say = progress or (lambda _: None)
-    group = GroupSpec.parse(group) if isinstance(group, str) else group
-    subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
-    say("subgroup")
-    chosen, reason = select_subgroup(group, rate, subgroup, generators)
-    G, _ = _load(group, generators)
-    sol = assemble(chosen.plan, say)
-    say("checks")
-    checks = check_operator(
-        sol.antialias, sol.downsample, sol.upsample, chosen.subgroup.nodes, G.cayley, chosen.subgroup.cayley,
-        laplacian=laplacian_sparse(G),
-        cyclic=group.family == "C" and G is _load(group)[0],  # the FFT low-pass is that of generator r
-    )
-    spec = OperatorSpec(group, SubgroupSpec(chosen.subgroup.type))
-    return BuiltOperator(spec, G, chosen.subgroup, sol, tuple(checks), reason)
-
-
-@dataclass
-class BuildResult:
-    """What happened to one operator: ``status`` is ``built``, ``rebuilt`` or ``up-to-date``."""
-
-    spec: OperatorSpec
-    path: Path
-    status: str
-    seconds: float
-    selection: str = ""
-    checks: list[dict] = field(default_factory=list)
-    checksum: str = ""
-    bands: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "operator": str(self.spec),
-            "file": str(self.path),
-            "status": self.status,
-            "rate": self.spec.rate,
-            "seconds": round(self.seconds, 4),
-            "selection": self.selection,
-            "checksum": self.checksum,
-            "bands": self.bands,
-            "checks": self.checks,
-        }
-
-
-def _bands_of(bands: np.ndarray) -> list[dict]:
-    return [{"eigenvalue": float(b["eigenvalue"]), "dimension": int(b["dimension"]), "kept": int(b["kept"])} for b in bands]
-
-
-def _result_from_file(spec: OperatorSpec, path: Path, data: OperatorData, start: float,
-                      selection: str | None = None) -> BuildResult:
-    """An ``up-to-date`` result; ``selection`` is this request's reason when it was computed, else the file's."""
-    if selection is None:
-        selection = f"up to date, kept as built: {data.attrs.get('selection', '')}"
-    return BuildResult(spec, path, "up-to-date", time.perf_counter() - start, selection,
-                       data.checks, data.attrs["checksum"], _bands_of(data["bands"]))
-
-
-def _file_status(
-    path: Path, spec: OperatorSpec, generators: tuple[int, ...] | None = None
-) -> tuple[OperatorData | None, str]:
-    """``(data, "")`` when ``path`` is a valid, current file for ``spec``; else ``(None, why not)``.
-
-    ``generators``: the custom Cayley-graph generators the file must have been built with (``None``:
-    escnn's, recorded as ``cayley_generators = "escnn"`` or, in older files, not recorded).
-    """
-    from gscli.cayley import DEFAULT
-
-    try:
-        data = read_operator(path, expect=spec)
-    except FormatError as exc:
-        return None, str(exc)
-    a = data.attrs
-    recorded = a.get("cayley_generators", DEFAULT)
-    stored = tuple(sorted(int(g) for g in data["group_generators"]))
-    if generators is None and recorded != DEFAULT:
-        return None, f"{path} was built with Cayley-graph generators {recorded}, not escnn's"
-    if generators is not None and (recorded == DEFAULT or stored != tuple(sorted(generators))):
-        return None, f"{path} was built with Cayley-graph generators {recorded}, not the requested ones"
-    if a.get("solver") != SOLVER:
-        return None, f"{path} was made by solver {a.get('solver')!r}, not {SOLVER!r}"
-    return data, ""
-
-
-def is_up_to_date(path: Path, spec: OperatorSpec, generators: tuple[int, ...] | None = None) -> bool:
-    """True when ``path`` is a valid file (checksum verified) for ``spec`` from this solver and format
-    (and, with ``generators``, built with those Cayley-graph generators)."""
-    return _file_status(path, spec, generators)[0] is not None
-
-
-def _write(op: BuiltOperator, folder: Path, force: bool, start: float,
-           progress: Callable[[str], None] | None = None) -> BuildResult:
+def _write(family: Family, op: Built, folder: Path, force: bool, start: float,
+           progress: Callable[[str], None] | None = None) -> Any:
     """Write ``op`` into ``folder`` (the caller holds the file's write lock)."""
     bad = failed(list(op.checks))
     if bad:
         raise CheckError(f"{op.spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
-    path = operator_path(op.spec, folder, op.file_suffix)
+    path = operator_path(op.spec, folder, op.suffix)
     check_replaceable(path)
     existed = path.exists()
     if existed and not force:
-        data, why = _file_status(path, op.spec, op.custom_generators)
+        data, why = family.file_status(path, op.spec, op.status_key)
         if data is not None:
-            return _result_from_file(op.spec, path, data, start, op.selection)
+            return family.result(op.spec, path, "up-to-date", time.perf_counter() - start, data=data,
+                                 selection=op.selection or None)
         raise StoreError(f"{path} exists and is not an up-to-date {op.spec} operator ({why}); pass --force to replace it")
     if progress is not None:
         progress("writing")
-    arrays = op.arrays()
-    checksum = write_operator(path, arrays, op.attrs())
-    return BuildResult(op.spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
-                       op.selection, [c.as_dict() for c in op.checks], checksum, _bands_of(arrays["bands"]))
+    checksum = write_operator(path, op.datasets(), op.attributes())
+    return family.result(op.spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
+                         built=op, checksum=checksum)
+
+
+def build_spec(spec: Any | str, out: Path | str = "operators", force: bool = False,
+               progress: Callable[[str], None] | None = None) -> Any:
+    """Build the operator ``spec`` of any family (``D12>D6``, ``Z28x28>Z20x20``) into ``out``; return what happened.
+
+    The store rules of :func:`build`: an up-to-date file is kept unless ``force``, another file of
+    that name is an error unless ``force``, writers take the file's lock, the file is written
+    atomically and verified by reading it back, and a failed check writes nothing
+    (:class:`~gscli.errors.CheckError`). The result is the family's (``as_dict()`` for ``--json``).
+    """
+    start = time.perf_counter()
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    family = family_of(spec)
+    family.precheck(spec)
+    with store_for_writing(out) as folder:
+        remove_stale_temporaries(folder)
+        path = operator_path(spec, folder)
+        if not force:  # a current file needs no lock (renames are atomic) and no solver
+            found = _up_to_date(family, path, spec, start)
+            if found is not None:
+                return found
+        family.validate(spec)  # a request the family cannot meet takes no lock and writes nothing
+        with write_lock(path):
+            check_replaceable(path)
+            if not force and path.exists():
+                found = _up_to_date(family, path, spec, start)
+                if found is not None:
+                    return found
+                _, why = family.file_status(path, spec)
+                raise StoreError(f"{path} exists and is not an up-to-date {spec} operator ({why}); pass --force to replace it")
+            return _write(family, family.build(spec, progress), folder, force, start, progress)
 
 
 def build(
@@ -498,7 +141,7 @@ def build(
     progress: Callable[[str], None] | None = None,
     generators: Any = None,
 ) -> BuildResult:
-    """Build one operator into the folder ``out`` (``<G>-<H>.h5``) and return what happened.
+    """Build one operator of a finite group into the folder ``out`` (``<G>-<H>.h5``) and return what happened.
 
     ``progress``, if given, is called with each step of :data:`BUILD_STEPS` as it starts.
     ``generators`` (element names or indices, e.g. ``"r, r s"``) choose the Cayley graph; a choice
@@ -520,63 +163,43 @@ def build(
     group = GroupSpec.parse(group) if isinstance(group, str) else group
     subgroup = SubgroupSpec.parse(subgroup) if isinstance(subgroup, str) else subgroup
     _check_numbers(group, rate, subgroup)  # the same checks on the up-to-date path as on a fresh build
+    if generators is None and subgroup is not None:  # the file name is known: the common pipeline
+        return build_spec(OperatorSpec(group, subgroup), out, force, progress)
     with store_for_writing(out) as folder:
         remove_stale_temporaries(folder)
-        if generators is not None:
-            return _build_with_generators(group, rate, subgroup, folder, force, generators, start, progress)
-        if subgroup is not None and not force:
-            spec = OperatorSpec(group, subgroup)  # a current file needs no lock (renames are atomic) and no escnn
-            data, _ = _file_status(operator_path(spec, folder), spec)
-            if data is not None:
-                return _result_from_file(spec, operator_path(spec, folder), data, start)
         validate_request(group, rate, subgroup)  # a request G cannot meet takes no lock and writes nothing
-        if subgroup is not None:  # the file name is known: lock it, then look again
-            spec = OperatorSpec(group, subgroup)
-            path = operator_path(spec, folder)
-            with write_lock(path):
-                if not force:
-                    data, _ = _file_status(path, spec)
-                    if data is not None:
-                        return _result_from_file(spec, path, data, start)
-                op = build_operator(group, rate, subgroup, progress)
-                return _write(op, folder, force, start, progress)
-        op = build_operator(group, rate, subgroup, progress)
-        with write_lock(operator_path(op.spec, folder)):
-            return _write(op, folder, force, start, progress)
-
-
-def _build_with_generators(group: GroupSpec, rate: int | None, subgroup: SubgroupSpec | None, folder: Path,
-                           force: bool, generators: Any, start: float,
-                           progress: Callable[[str], None] | None = None) -> BuildResult:
-    """:func:`build` with a Cayley-graph choice: validated first (they must generate G), then built and written."""
-    validate_request(group, rate, subgroup)
-    _load(group, generators)  # raises SubgroupError unless they generate G
-    op = build_operator(group, rate, subgroup, progress, generators)
-    with write_lock(operator_path(op.spec, folder, op.file_suffix)):
-        return _write(op, folder, force, start, progress)
+        if generators is not None:
+            _load(group, generators)  # raises SubgroupError unless they generate G
+        op = build_operator(group, rate, subgroup, progress, generators)
+        with write_lock(operator_path(op.spec, folder, op.suffix)):
+            return _write(FINITE, op, folder, force, start, progress)
 
 
 def build_catalog(
-    specs: Iterable[OperatorSpec | GridOperatorSpec],
+    specs: Iterable[Any],
     out: Path | str = "operators",
     force: bool = False,
     progress: Callable[[Any, Any], None] | None = None,
 ) -> list[Any]:
-    """Build every operator of a catalog into ``out``; up-to-date files are kept unless ``force``.
+    """Build every operator of a catalog (specs of any family) into ``out``; up-to-date files are kept unless ``force``.
 
-    Group operators give :class:`BuildResult`, grid operators :class:`gscli.scale.GridBuildResult`.
+    Each result is its family's (:class:`BuildResult` for finite groups, a grid result for grids).
     """
     results: list[Any] = []
     for spec in specs:
         if progress is not None:
             progress(spec, None)
-        if isinstance(spec, GridOperatorSpec):
-            from gscli.scale._grid import build_grid
-
-            result: Any = build_grid(spec, out=out, force=force)
-        else:
-            result = build(spec.group, None, spec.subgroup, out=out, force=force)
+        result = build_spec(spec, out=out, force=force)
         results.append(result)
         if progress is not None:
             progress(spec, result)
     return results
+
+
+def _build_for_runtime(spec: OperatorSpec, folder: Path) -> tuple[Path, float, str]:
+    """The builder :mod:`gscli.nn` uses for a missing operator (installed in :mod:`gscli.hooks`)."""
+    result = build(spec.group, None, spec.subgroup, out=folder)
+    return result.path, result.seconds, result.selection
+
+
+hooks.install_builder(_build_for_runtime)

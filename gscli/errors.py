@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "GscliError",
+    "printable",
     "SpecError",
     "SubgroupError",
     "SizeError",
@@ -35,6 +36,18 @@ def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
         return f"{value[:limit]!r}... ({len(value)} characters)"
     text = repr(value)
     return text if len(text) <= limit + 2 else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def printable(value: object) -> str:
+    r"""``str(value)`` with every non-printable character escaped, for showing strings read from files.
+
+    C0/C1 control characters, DEL, bidirectional overrides and other format characters become
+    ``\xNN`` / ``\uNNNN``, so an escape sequence stored in a file cannot act on a terminal.
+
+    >>> printable("r^2\x1b[2J\u202e")
+    'r^2\\x1b[2J\\u202e'
+    """
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value))
 
 
 class GscliError(Exception):

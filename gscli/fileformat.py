@@ -68,10 +68,7 @@ import io
 import json
 import os
 import re
-import secrets
-import socket
 import stat
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,9 +76,10 @@ from typing import Any
 
 import numpy as np
 
-from gscli._signals import interrupt_requested, interrupts_deferred
 from gscli.errors import FormatError, GscliError, StoreError
-from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec, parse_operator_spec
+from gscli.atomic import FOREIGN_TEMPORARY_AGE, atomic_write, remove_stale_temporaries, temporary_path
+from gscli.filekinds import BAND_DTYPE, KINDS, grid_dataset_names, kind_of
+from gscli.specs import parse_operator_spec
 from gscli.store import check_writable
 
 __all__ = [
@@ -89,12 +87,15 @@ __all__ = [
     "FORMAT_VERSION",
     "HEADER_SIZE",
     "KINDS",
+    "BAND_DTYPE",
     "grid_dataset_names",
     "OperatorData",
     "write_operator",
     "read_operator",
     "array_checksum",
     "atomic_write",
+    "temporary_path",
+    "FOREIGN_TEMPORARY_AGE",
     "remove_stale_temporaries",
 ]
 
@@ -104,30 +105,11 @@ FORMAT_VERSION = 2
 #: Size of the HDF5 user block that holds the header line (a power of two >= 512, as HDF5 requires).
 HEADER_SIZE = 512
 
-BAND_DTYPE = np.dtype([("eigenvalue", "<f8"), ("dimension", "<i8"), ("kept", "<i8")])
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _HEADER_RE = re.compile(rb"gscli-operator (?P<version>[1-9][0-9]{0,8}) sha256:(?P<digest>[0-9a-f]{64}) size:(?P<size>[0-9]{1,15})\n")
 _VERSION_RE = re.compile(rb"gscli-operator (?P<version>[0-9]{1,9})[ \n]")
 
-# name -> (dtype, required); dtype None: a utf-8 string dataset
-_DATASETS: dict[str, tuple[Any, bool]] = {
-    "downsample": ("<f8", True),
-    "upsample": ("<f8", True),
-    "antialias": ("<f8", True),
-    "basis": ("<f8", True),
-    "subgroup_nodes": ("<i8", True),
-    "bands": (BAND_DTYPE, True),
-    "group_cayley": ("<i4", True),
-    "subgroup_cayley": ("<i4", True),
-    "group_generators": ("<i8", True),
-    "group_element_names": (None, True),
-    "group_matrices": ("<f8", False),
-}
-_REQUIRED_ATTRS = (
-    "format", "format_version", "group", "subgroup", "rate", "group_order", "subgroup_order",
-    "group_identity", "subgroup_identity", "solver", "checksum",
-)
 # Types of the attributes gscli knows; unknown attributes are kept as data and never interpreted.
 _INT, _FLOAT, _STR = "int", "float", "str"
 _ATTR_TYPES = {
@@ -138,37 +120,8 @@ _ATTR_TYPES = {
     "gscli_version": _STR, "escnn_version": _STR, "numpy_version": _STR, "h5py_version": _STR, "checksum": _STR,
     "cayley_generators": _STR,
 }
-_JSON_ATTRS = ("checks", "escnn_subgroup_id")
-
-#: What an operator file can hold (root attribute ``kind``; absent means ``"group"``).
-KINDS = ("group", "grid")
 _ATTR_TYPES.update({"kind": _STR, "operator": _STR, "dims": _INT, "construction": _STR})
-_REQUIRED_GRID_ATTRS = ("format", "format_version", "kind", "operator", "dims", "construction", "checksum")
-_GRID_FIELDS: dict[str, Any] = {"downsample": "<f8", "upsample": "<f8", "projector": "<f8", "frequencies": "<i8"}
-
-
-def grid_dataset_names(dims: int) -> dict[str, Any]:
-    """Dataset name -> dtype of a grid-operator file with ``dims`` axes (``axis0/downsample``, ...)."""
-    return {f"axis{a}/{name}": dtype for a in range(dims) for name, dtype in _GRID_FIELDS.items()}
-
-
-def _kind_of(attrs: dict[str, Any], where: str) -> str:
-    kind = attrs.get("kind", "group")
-    if kind not in KINDS:
-        raise FormatError(f"{where}: holds an operator of kind {kind!r}, which this gscli does not know "
-                          f"(it reads {', '.join(KINDS)}); upgrade gscli (pip install -U gscli)")
-    return kind
-
-
-def _schema(kind: str, attrs: dict[str, Any], where: str) -> dict[str, tuple[Any, bool]]:
-    """Dataset name -> (dtype, required) for a file of ``kind``."""
-    if kind == "group":
-        return _DATASETS
-    dims = attrs.get("dims")
-    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 3:
-        raise FormatError(f"{where}: attribute 'dims' is {dims!r}, expected 1, 2 or 3")
-    return {name: (dtype, True) for name, dtype in grid_dataset_names(dims).items()}
-
+_JSON_ATTRS = ("checks", "escnn_subgroup_id")
 
 @dataclass(eq=False)
 class OperatorData:
@@ -197,16 +150,14 @@ class OperatorData:
 
     @property
     def kind(self) -> str:
-        """``"group"`` (a group operator G>H) or ``"grid"`` (a resolution change Z<N>>Z<M>)."""
+        """The ``kind`` attribute (:mod:`gscli.filekinds`): ``"group"`` (G>H) or ``"grid"`` (Z<N>>Z<M>)."""
         return str(self.attrs.get("kind", "group"))
 
     @property
-    def spec(self) -> OperatorSpec | GridOperatorSpec:
-        """The operator, parsed by the strict spec parser: ``G>H`` from the ``group`` and ``subgroup``
-        attributes, or for a grid operator its ``operator`` attribute (``Z28x28>Z20x20``)."""
-        if self.kind == "grid":
-            return GridOperatorSpec.parse(self.attrs["operator"])
-        return OperatorSpec(GroupSpec.parse(self.attrs["group"]), SubgroupSpec.parse(self.attrs["subgroup"]))
+    def spec(self) -> Any:
+        """The operator, parsed by the strict spec parser from the attributes its kind names: ``G>H``
+        from ``group`` and ``subgroup``, or for a grid operator ``operator`` (``Z28x28>Z20x20``)."""
+        return kind_of(self.attrs, str(self.path or "operator")).spec(self.attrs)
 
     @property
     def checks(self) -> list[dict]:
@@ -214,7 +165,7 @@ class OperatorData:
         return json.loads(self.attrs.get("checks", "[]"))
 
 
-def _canonical(name: str, array: np.ndarray, schema: dict[str, tuple[Any, bool]] = _DATASETS) -> np.ndarray:
+def _canonical(name: str, array: np.ndarray, schema: dict[str, tuple[Any, bool]]) -> np.ndarray:
     dtype = schema[name][0]
     if dtype is None:
         return np.asarray([str(s) for s in array], dtype=object)
@@ -250,116 +201,6 @@ def array_checksum(arrays: dict[str, np.ndarray]) -> str:
             digest.update(repr(a.shape).encode())
             digest.update(a.tobytes())
     return "sha256:" + digest.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# Temporary files and atomic replacement
-# --------------------------------------------------------------------------------------------
-
-#: A temporary file from another machine (shared store) is removed only when older than this.
-FOREIGN_TEMPORARY_AGE = 24 * 3600.0
-
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{8}$")
-
-
-def _host_tag() -> str:
-    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` runs on this machine (a zombie, killed but not yet reaped, counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OverflowError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
-def temporary_path(path: Path) -> Path:
-    """A fresh temporary name beside ``path``: ``.<name>.tmp-<host>-<pid>-<random>``."""
-    return path.with_name(f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temporary files left in ``folder`` by writers that no longer run; return them.
-
-    A temporary is stale when its writer (host and process id are in its name) ran on this machine
-    and is gone, or when it comes from another machine and is older than
-    :data:`FOREIGN_TEMPORARY_AGE`. Files that do not look like gscli temporaries are never touched.
-    """
-    removed = []
-    host = _host_tag()
-    now = time.time()
-    for entry in Path(folder).glob(".*.tmp-*"):
-        m = _TMP_RE.match(entry.name)
-        if m is None:
-            continue
-        try:
-            if m.group("host") == host:
-                stale = not _pid_alive(int(m.group("pid")))
-            else:
-                stale = now - entry.lstat().st_mtime > FOREIGN_TEMPORARY_AGE
-            if stale:
-                entry.unlink()
-                removed.append(entry)
-        except FileNotFoundError:
-            pass
-    return removed
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)``, then atomically rename the temporary file onto ``path``.
-
-    The temporary file lives in the same folder (so the rename is atomic) and is removed if
-    ``write`` fails or is interrupted: ``path`` is either the old file or the complete new one.
-    If the process is killed (``SIGKILL``), the temporary stays behind until
-    :func:`remove_stale_temporaries` (every build calls it) finds its writer gone.
-
-    Ctrl-C is never lost (:mod:`gscli._signals`): during the write it is deferred, then the
-    temporary is removed, the old file kept, and ``KeyboardInterrupt`` raised. One that arrives
-    after the rename raises ``KeyboardInterrupt`` too; the file is then the complete new one.
-    """
-    path = Path(path)
-    tmp = temporary_path(path)
-    with interrupts_deferred():  # h5py would drop a KeyboardInterrupt raised inside it (see gscli._signals)
-        try:
-            if interrupt_requested():  # an earlier Ctrl-C of this command that something dropped
-                raise KeyboardInterrupt
-            write(tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            if interrupt_requested():
-                raise KeyboardInterrupt
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_folder(path.parent)  # make the rename itself durable
-        interrupted = interrupt_requested()
-    if interrupted:
-        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,8 +274,8 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
     """
     import h5py
 
-    kind = _kind_of(attrs, f"cannot write {path}")
-    schema = _schema(kind, attrs, f"cannot write {path}")
+    kind = kind_of(attrs, f"cannot write {path}")
+    schema = kind.schema(attrs, f"cannot write {path}")
     unknown = set(arrays) - set(schema)
     if unknown:
         raise FormatError(f"cannot write {path}: unknown datasets {sorted(unknown)}; known: {', '.join(schema)}")
@@ -451,7 +292,7 @@ def write_operator(path: Path, arrays: dict[str, np.ndarray], attrs: dict[str, A
         "h5py_version": h5py.__version__,
         "checksum": checksum,
     }
-    absent = [key for key in (_REQUIRED_ATTRS if kind == "group" else _REQUIRED_GRID_ATTRS) if key not in all_attrs]
+    absent = [key for key in kind.required_attrs if key not in all_attrs]
     if absent:
         raise FormatError(f"cannot write {path}: missing attributes {', '.join(absent)}")
     check_writable(Path(path).parent)
@@ -603,13 +444,13 @@ def _read_hdf5(image: bytes, where: str) -> tuple[dict[str, np.ndarray], dict[st
             raise _upgrade(where, version)
         if version != FORMAT_VERSION:
             raise FormatError(f"{where}: format_version attribute {version} disagrees with the header ({FORMAT_VERSION})")
-        kind = _kind_of(attrs, where)
-        missing = [a for a in (_REQUIRED_ATTRS if kind == "group" else _REQUIRED_GRID_ATTRS) if a not in attrs]
+        kind = kind_of(attrs, where)
+        missing = [a for a in kind.required_attrs if a not in attrs]
         if missing:
             raise FormatError(f"{where}: missing attributes {', '.join(missing)}")
         _check_json(where, attrs)
         arrays: dict[str, np.ndarray] = {}
-        for name, (dtype, required) in _schema(kind, attrs, where).items():
+        for name, (dtype, required) in kind.schema(attrs, where).items():
             if name not in f:
                 if required:
                     raise FormatError(f"{where}: missing dataset {name!r}")
@@ -649,7 +490,7 @@ def _reinstall_hint(read: Callable[..., OperatorData]) -> Callable[..., Operator
 
 @_reinstall_hint
 def read_operator(
-    path: str | os.PathLike, verify: bool = True, expect: OperatorSpec | GridOperatorSpec | str | None = None
+    path: str | os.PathLike, verify: bool = True, expect: Any = None
 ) -> OperatorData:
     """Read and verify an operator file: the one way gscli opens operator files.
 
@@ -680,7 +521,7 @@ def read_operator(
     """
     path = Path(path)
     where = str(path)
-    wanted = expect if expect is None or isinstance(expect, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(expect)
+    wanted = parse_operator_spec(expect) if isinstance(expect, str) else expect
     image = _read_bytes(path, where, verify)
     try:
         arrays, attrs = _read_hdf5(image, where)
@@ -689,7 +530,11 @@ def read_operator(
     except Exception as exc:  # noqa: BLE001 - h5py/HDF5 raise many types on malformed input
         raise FormatError(f"{where}: cannot read operator file ({type(exc).__name__}: {exc})") from None
     data = OperatorData(arrays, attrs, path)
-    _validate(data, where)
+    try:
+        spec = data.spec
+    except GscliError as exc:  # a spec attribute that does not parse is a format problem
+        raise FormatError(f"{where}: {exc}") from None
+    kind_of(attrs, where).validate(data, spec, where)
     if verify:
         actual = array_checksum(arrays)
         if actual != attrs["checksum"]:
@@ -698,68 +543,3 @@ def read_operator(
         raise FormatError(f"{where}: holds the {data.spec} operator, not the {wanted} asked for")
     data.verified = verify
     return data
-
-
-def _validate_grid(data: OperatorData, spec: GridOperatorSpec, where: str) -> None:
-    """Shapes, finiteness and the kept frequencies agree with the grid operator the file names."""
-    if data.attrs["dims"] != spec.dims:
-        raise FormatError(f"{where}: attribute dims={data.attrs['dims']} disagrees with {spec} ({spec.dims} axes)")
-    for axis, (n, m) in enumerate(spec.axes):
-        h = (m - 1) // 2
-        expected = {"downsample": (m, n), "upsample": (n, m), "projector": (n, n), "frequencies": (2 * h + 1,)}
-        for name, shape in expected.items():
-            array = data.arrays[f"axis{axis}/{name}"]
-            if array.shape != shape:
-                raise FormatError(f"{where}: dataset 'axis{axis}/{name}' has shape {array.shape}, expected {shape} for {spec}")
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
-                raise FormatError(f"{where}: dataset 'axis{axis}/{name}' holds NaN or infinite values")
-        freqs = data.arrays[f"axis{axis}/frequencies"]
-        if freqs.size and (freqs.min() <= -n or freqs.max() >= n):
-            raise FormatError(f"{where}: dataset 'axis{axis}/frequencies' has frequencies outside -{n - 1}..{n - 1}")
-
-
-def _validate(data: OperatorData, where: str) -> None:
-    """Shapes, index ranges, finiteness and band bookkeeping agree with the operator the file names."""
-    try:
-        spec = data.spec
-    except GscliError as exc:  # a spec attribute that does not parse is a format problem
-        raise FormatError(f"{where}: {exc}") from None
-    if isinstance(spec, GridOperatorSpec):
-        _validate_grid(data, spec, where)
-        return
-    n, m = spec.group.order, spec.subgroup.order
-    a = data.arrays
-    expected = {
-        "downsample": (m, n), "upsample": (n, m), "antialias": (n, n), "basis": (n, m),
-        "subgroup_nodes": (m,), "group_cayley": (n, n), "subgroup_cayley": (m, m), "group_element_names": (n,),
-    }
-    if "group_matrices" in a:
-        expected["group_matrices"] = (n, 3, 3)
-    for name, shape in expected.items():
-        if a[name].shape != shape:
-            raise FormatError(f"{where}: dataset {name!r} has shape {a[name].shape}, expected {shape} for {spec}")
-    for name in ("bands", "group_generators"):
-        if a[name].ndim != 1:
-            raise FormatError(f"{where}: dataset {name!r} has shape {a[name].shape}, expected a 1-d array")
-    if data.attrs["group_order"] != n or data.attrs["subgroup_order"] != m or data.attrs["rate"] != n // m:
-        raise FormatError(
-            f"{where}: attributes group_order={data.attrs['group_order']}, subgroup_order={data.attrs['subgroup_order']}, "
-            f"rate={data.attrs['rate']} disagree with {spec} ({n}, {m}, {n // m})"
-        )
-    for name, bound in (("subgroup_nodes", n), ("group_cayley", n), ("subgroup_cayley", m), ("group_generators", n)):
-        if a[name].size and (a[name].min() < 0 or a[name].max() >= bound):
-            raise FormatError(f"{where}: dataset {name!r} has indices outside 0..{bound - 1}")
-    for key, bound in (("group_identity", n), ("subgroup_identity", m)):
-        if not 0 <= data.attrs[key] < bound:
-            raise FormatError(f"{where}: attribute {key!r} = {data.attrs[key]!r} is not an index below {bound}")
-    for name in ("downsample", "upsample", "antialias", "basis", "group_matrices"):
-        if name in a and not np.isfinite(a[name]).all():
-            raise FormatError(f"{where}: dataset {name!r} holds NaN or infinite values")
-    bands = a["bands"]
-    dims, kept = bands["dimension"], bands["kept"]
-    if (not np.isfinite(bands["eigenvalue"]).all() or (dims < 1).any() or (kept < 0).any() or (kept > dims).any()
-            or int(dims.sum()) != n or int(kept.sum()) != m):
-        raise FormatError(
-            f"{where}: dataset 'bands' is inconsistent: band dimensions must sum to |G| = {n} and kept "
-            f"dimensions (each between 0 and its band's) to |H| = {m}"
-        )

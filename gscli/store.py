@@ -154,7 +154,7 @@ def operator_path(
     Raises :class:`~gscli.errors.SpecError` for a spec string that does not parse, and
     :class:`~gscli.errors.StoreError` if the name would not be a plain file name inside ``store``.
     """
-    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
+    parsed = parse_operator_spec(spec) if isinstance(spec, str) else spec
     folder = resolve_store(store)
     stem = f"{parsed.stem}_{suffix}" if suffix else parsed.stem
     if not _STEM_RE.fullmatch(stem) or not stem.isascii():

@@ -1,7 +1,7 @@
 """Print the import cycles among gscli's modules, counting every import: top level, inside functions,
 under ``TYPE_CHECKING`` and lazy ones alike. Exit 0 when there are none, 1 otherwise.
 
-    python scripts/import_cycles.py [--graph]
+    python scripts/import_cycles.py [--graph] [--package DIR]
 
 Reads the source with ``ast`` (nothing is imported); ``importlib.import_module`` of a constant, or
 of an f-string whose constant prefix plus a string of the same module names a module, counts too. An edge goes to the module an import names:
@@ -17,15 +17,14 @@ import ast
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = "gscli"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "gscli"
 
 
-def modules() -> dict[str, Path]:
-    """Every module of the package by dotted name (a package by its ``__init__``)."""
+def modules(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """Every module of the package in ``package_dir`` by dotted name (a package by its ``__init__``)."""
     found = {}
-    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
-        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
         found[".".join(parts)] = path
@@ -70,7 +69,7 @@ def imports(module: str, path: Path, known: dict[str, Path]) -> set[str]:
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
-            if not source.startswith(PACKAGE):
+            if source.split(".")[0] != module.split(".")[0]:
                 continue
             for alias in node.names:  # ``from gscli.nn import _layer`` names a submodule
                 edges |= _targets(f"{source}.{alias.name}", known) or _targets(source, known)
@@ -126,8 +125,9 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graph", action="store_true", help="also print every module's imports")
+    parser.add_argument("--package", type=Path, default=PACKAGE_DIR, help="the package folder (default: gscli)")
     args = parser.parse_args()
-    known = modules()
+    known = modules(args.package)
     graph = {name: imports(name, path, known) for name, path in known.items()}
     if args.graph:
         for name in sorted(graph):

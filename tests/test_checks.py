@@ -173,7 +173,7 @@ def test_worst_keeps_nan_wherever_it_stands() -> None:
 
 
 def test_a_nan_in_the_float32_checks_fails_eval(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import gscli.evaluate as ev
+    import gscli.families.finite._checks as ev
 
     op = built("C8", "C4")
     path = _write(op, tmp_path)

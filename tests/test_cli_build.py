@@ -161,7 +161,7 @@ def test_missing_or_unwritable_output_folder(tmp_path: Path) -> None:
 
 
 def test_a_failed_check_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gscli.build as b
+    import gscli.families.finite._build as b
     from gscli.solver import Solution
 
     real = b.assemble

@@ -200,7 +200,7 @@ def test_lift_check_catches_a_wrong_rotation_direction(store: Path, monkeypatch:
 
 
 def test_bandlimited_signals_are_reconstructed_by_both(store: Path) -> None:
-    from gscli.evaluate import _measure
+    from gscli.families.finite._experiments import _measure
 
     data = read_operator(store / "O-T.h5")
     x = data["basis"] @ np.random.default_rng(0).standard_normal((12, 64))

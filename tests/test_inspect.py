@@ -272,7 +272,7 @@ def test_commands_are_documented() -> None:
 
 def test_grid_operator_files_are_verified_and_printed_literally(tmp_path: Path) -> None:
     """The same rules for a grid operator (gscli.scale): damaged -> one line; file strings are literal text."""
-    from gscli.scale._grid import build_grid
+    from gscli.build import build_spec as build_grid
 
     path = build_grid("Z12>Z8", out=tmp_path).path
     code, out, err = _run("inspect", str(path))

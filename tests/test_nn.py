@@ -477,6 +477,34 @@ def test_from_catalog_loads_builds_or_explains(store: Path, tmp_path: Path, monk
     assert built.subgroup_order == 2
 
 
+def test_from_catalog_without_the_build_layer_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime builds only through the hook gscli.build installs; without it, one message with the command."""
+    from gscli import hooks
+
+    monkeypatch.setattr(hooks, "_builder", None)
+    (tmp_path / "s").mkdir()
+    with pytest.raises(FormatError, match=r"no operator file for D4>C2 .*gscli build D4 --subgroup C2 .*import gscli.build"):
+        GroupDownsample.from_catalog("D4-C2", store=tmp_path / "s")
+    assert list((tmp_path / "s").iterdir()) == []
+
+
+def test_runtime_never_loads_the_build_layer(store: Path) -> None:
+    """Loading and applying operators imports neither gscli.build, gscli.evaluate nor the solver (docs/architecture.md)."""
+    code = (
+        "import sys, torch\n"
+        "from gscli.nn import GroupDownsample\n"
+        "from gscli.scale import resample, ScaleEqActivation\n"
+        f"layer = GroupDownsample.from_file({str(path_of(store, 'D12>D6'))!r}, canonicalize=True)\n"
+        "layer.upsample(layer(torch.randn(2, 48, 3, 3)))\n"
+        "GroupDownsample.from_catalog('D12-D6')\n"
+        "resample(torch.randn(1, 1, 9, 9), 5)\n"
+        "print(sorted(m for m in sys.modules if m in ('gscli.build', 'gscli.evaluate', 'gscli.solver', 'gscli.inspect')"
+        " or m.startswith('gscli.families')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_runtime_never_imports_escnn(store: Path) -> None:
     code = (
         "import sys, torch\n"

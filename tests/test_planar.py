@@ -224,7 +224,7 @@ def test_a_build_that_cannot_fit_in_memory_is_refused_before_anything_is_allocat
         tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    import gscli.build as b
+    import gscli.families.finite._build as b
     from gscli.cli import main
     from gscli.errors import SizeError
 

@@ -15,7 +15,8 @@ from gscli.cli import main
 from gscli.errors import CheckError, FormatError, SpecError
 from gscli.evaluate import evaluate
 from gscli.fileformat import read_operator, write_operator
-from gscli.scale._grid import GRID_TOLERANCES, build_grid, build_grid_operator, check_grid, grid_arrays
+from gscli.build import build_spec as build_grid
+from gscli.families.grid._operator import GRID_TOLERANCES, build_grid_operator, check_grid, grid_arrays
 from gscli.specs import GridOperatorSpec, GridSpec, parse_operator_spec
 from gscli.store import operator_path
 
@@ -372,7 +373,7 @@ def test_cli_eval_fails_on_a_perturbed_matrix_with_a_valid_seal(tmp_path: Path) 
 
 
 def test_build_writes_nothing_when_a_check_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gscli.scale import _grid
+    from gscli.families.grid import _operator as _grid
 
     def broken(spec):
         arrays = grid_arrays(spec)

@@ -68,7 +68,7 @@ def shipped_path(spec: OperatorSpec | GridOperatorSpec | str) -> Path | None:
     The path is returned for every catalog entry, present or not, so that a file missing from a
     broken install is reported (with the reinstall command) instead of silently looked up elsewhere.
     """
-    parsed = spec if isinstance(spec, (OperatorSpec, GridOperatorSpec)) else parse_operator_spec(spec)
+    parsed = parse_operator_spec(spec) if isinstance(spec, str) else spec
     return FOLDER / f"{parsed.stem}.h5" if parsed in shipped_specs() else None
 
 

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from gscli.inspect import printable
+from gscli.errors import printable
 from gscli.specs import GroupSpec, OperatorSpec
 
 from gscli.store import DEFAULT_STORE, STORE_ENV

@@ -9,9 +9,10 @@ from typing import Any
 import click
 from rich.table import Table
 
-from gscli.build import BUILD_STEPS, BuildResult, build, build_catalog
+from gscli.build import BUILD_STEPS, BuildResult, build, build_catalog, build_spec
+from gscli.families import FAMILIES, FINITE, family_of
 from gscli.catalog import CATALOG, read_catalog
-from gscli.cli import main
+from gscli.cli._app import main
 from gscli.cli._common import (
     json_option,
     out_option,
@@ -93,10 +94,15 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     else:
         if catalog is not None:
             raise click.UsageError("--catalog is only used without GROUP")
-        if group.strip()[:1] in ("Z", "z"):  # a grid operator, e.g. Z28x28>Z20x20
+        other = _other_family_spec(group)  # e.g. a grid operator Z28x28>Z20x20: named by its spec alone
+        if other is not None:
+            family = family_of(other)
             if generators is not None:
-                raise click.UsageError("--generators chooses a group's Cayley graph; grid operators (Z<N>) take none")
-            results = [_build_grid(group, rate, subgroup, folder, force)]
+                raise click.UsageError(f"--generators chooses a group's Cayley graph; {family.plural} take none")
+            if rate is not None or subgroup is not None:
+                raise click.UsageError(f"--rate and --subgroup are for group operators; the {family.noun} {other} "
+                                       f"is named by {family.named_by}")
+            results = [build_spec(other, out=folder, force=force)]
             _print_results(results, folder, as_json, group)
             return
         parsed = parse_group_or_operator(group)
@@ -123,15 +129,14 @@ def _print_results(results: list, folder: Path, as_json: bool, group: str | None
         console.print(f"subgroup {results[0].spec.subgroup}: {results[0].selection}")
 
 
-def _build_grid(text: str, rate: int | None, subgroup: str | None, folder: Path, force: bool):
-    """``gscli build Z28>Z20``: the grid operator (the sizes say everything; --rate/--subgroup do not apply)."""
-    from gscli.scale._grid import build_grid
-    from gscli.specs import GridOperatorSpec
-
-    spec = GridOperatorSpec.parse(text)
-    if rate is not None or subgroup is not None:
-        raise click.UsageError(f"--rate and --subgroup are for group operators; the grid operator {spec} is named by its sizes")
-    return build_grid(spec, out=folder, force=force)
+def _other_family_spec(text: str) -> Any | None:
+    """The spec ``text`` names in a family other than finite groups (whose GROUP argument takes options), else ``None``."""
+    for family in FAMILIES:
+        if family is not FINITE:
+            spec = family.parse(text)
+            if spec is not None:
+                return spec
+    return None
 
 
 def _default_catalog(folder: Path) -> Path:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gscli.cli import main
+from gscli.cli._app import main
 from gscli.cli._common import SEED, json_option, out_option, print_json, progress_bar, stdout_console
 from gscli.errors import CheckError
 from gscli.evaluate import EvalReport, evaluate_store, store_files
@@ -33,12 +33,10 @@ def _checks_table(report: EvalReport, details: bool) -> Table:
     return table
 
 
-def _signals_table(report: EvalReport) -> Table:
-    table = Table(title=f"{report.operator}: plain subsampling vs the operator", title_justify="left")
-    table.add_column("measure")
-    for s in report.signals:
-        table.add_column(escape(s.signal.split(" (")[0]), justify="right")
-    rows = [
+#: The rows of the signal table per file kind (operator family): on a grid the images are
+#: reconstructed over the whole grid and there is no group action.
+_SIGNAL_ROWS = {
+    "group": [
         ("out-of-band energy of the signals", lambda s: s.out_of_band),
         ("reconstruction error on G\\H, plain", lambda s: s.reconstruction_plain),
         ("reconstruction error on G\\H, operator", lambda s: s.reconstruction_operator),
@@ -46,16 +44,24 @@ def _signals_table(report: EvalReport) -> Table:
         ("aliasing energy, operator", lambda s: s.aliasing_operator),
         ("H-equivariance error, plain", lambda s: s.equivariance_plain),
         ("H-equivariance error, operator", lambda s: s.equivariance_operator),
-    ]
-    if report.kind == "grid":  # images on a grid: reconstruction over the whole grid, no group action
-        rows = [
-            ("out-of-band energy of the signals", lambda s: s.out_of_band),
-            ("reconstruction error U y (whole grid), plain", lambda s: s.reconstruction_plain),
-            ("reconstruction error U y (whole grid), operator", lambda s: s.reconstruction_operator),
-            ("aliasing energy, plain", lambda s: s.aliasing_plain),
-            ("aliasing energy, operator", lambda s: s.aliasing_operator),
-        ]
-    for label, get in rows:
+    ],
+    "grid": [
+        ("out-of-band energy of the signals", lambda s: s.out_of_band),
+        ("reconstruction error U y (whole grid), plain", lambda s: s.reconstruction_plain),
+        ("reconstruction error U y (whole grid), operator", lambda s: s.reconstruction_operator),
+        ("aliasing energy, plain", lambda s: s.aliasing_plain),
+        ("aliasing energy, operator", lambda s: s.aliasing_operator),
+    ],
+}
+_SIGNALS_ARE = {"group": "signals on G", "grid": "images"}
+
+
+def _signals_table(report: EvalReport) -> Table:
+    table = Table(title=f"{report.operator}: plain subsampling vs the operator", title_justify="left")
+    table.add_column("measure")
+    for s in report.signals:
+        table.add_column(escape(s.signal.split(" (")[0]), justify="right")
+    for label, get in _SIGNAL_ROWS[report.kind]:
         table.add_row(label, *(_fmt(get(s)) or "n/a" for s in report.signals))
     return table
 
@@ -91,7 +97,7 @@ def _print_report(console: Console, report: EvalReport, details: bool) -> None:
         console.print(_signals_table(report))
         for sig in report.signals:
             extra = f"; H-equivariance measured on {', '.join(sig.transforms)}" if sig.transforms else ""
-            where = "images" if report.kind == "grid" else "signals on G"
+            where = _SIGNALS_ARE[report.kind]
             console.print(escape(f"signals: {sig.signal}, {sig.count} {where}{extra}"))
     for note in report.notes:
         console.print(escape(f"note: {note}"))

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gscli.cli import main
+from gscli.cli._app import main
 from gscli.cli._common import json_option, plain, print_json, stdout_console
 from gscli.fileformat import read_operator
 from gscli.inspect import summarize
@@ -119,10 +119,11 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
-    console = stdout_console()
-    if summary.get("kind") == "grid":
-        _print_grid(summary, console)
-        return
+    _VIEWS[data.kind](summary, plot, stdout_console())
+
+
+def _print_group(summary: dict[str, Any], plot: Path | None, console: Any) -> None:
+    """A finite-group operator: the facts panel, the elements of H, the band table."""
     title = Text.assemble(
         (plain(summary["operator"]).plain, "bold"),
         plain(f": {summary['group']} (|G| = {summary['group_order']}) -> "
@@ -135,11 +136,15 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
         console.print(plain(f"plot written to {summary['plot']}"))
 
 
-def _print_grid(summary: dict[str, Any], console: Any) -> None:
+def _print_grid(summary: dict[str, Any], plot: Path | None, console: Any) -> None:
     """A grid operator (resolution change on image grids, docs/scale.md): sizes, band, conditioning, checks."""
-    from gscli.scale._gridview import grid_tables
+    from gscli.cli._gridview import grid_tables
 
     for table in grid_tables(summary):
         console.print(table)
     if "plot" in summary:
         console.print(plain(f"plot written to {summary['plot']}"))
+
+
+#: How each file kind (operator family, :mod:`gscli.families`) is shown in the terminal.
+_VIEWS = {"group": _print_group, "grid": _print_grid}

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gscli.cli import main
+from gscli.cli._app import main
 from gscli.cli._common import SEED, folder_option_value, json_option, print_json, stderr_console, stdout_console
 from gscli.errors import CheckError, shorten
 from gscli.store import STORE_ENV

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from gscli.build import candidates, choose
-from gscli.cli import main
+from gscli.cli._app import main
 from gscli.cli._common import json_option, print_json, stdout_console
 from gscli.specs import GroupSpec
 

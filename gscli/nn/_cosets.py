@@ -1,4 +1,4 @@
-"""Coset tables for canonicalization (pure numpy, float64).
+"""Coset tables for canonicalization (numpy, float64), and the output type of a canonicalizing layer.
 
 Left cosets c H of H in G, each named by a fixed representative: the identity for H itself (so
 coset 0 is H), the smallest element index for the others. Shifting a signal by lambda(c^{-1}) before
@@ -7,12 +7,27 @@ sampling is a column permutation of the operator, so every coset gets its own fu
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
+from torch import Tensor
 
 from gscli.groups import identity_index as identity_of
 from gscli.groups import inverse_table
 
-__all__ = ["identity_of", "coset_table", "shifted_operators"]
+__all__ = ["Canonicalized", "identity_of", "coset_table", "shifted_operators"]
+
+
+class Canonicalized(NamedTuple):
+    """Output of a canonicalizing layer: the H-signal and the coset it was taken in.
+
+    ``output`` is ``(batch, C*|H|, *spatial)`` (a ``GeometricTensor`` if the input was one);
+    ``coset`` is ``(batch,)`` int64, the index k of the coset c_k H chosen per sample (the layer's
+    ``coset_representatives[k]`` is c_k as an element index of G). Pass the pair to ``upsample``.
+    """
+
+    output: Any
+    coset: Tensor
 
 
 def coset_table(cayley: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

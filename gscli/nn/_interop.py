@@ -12,15 +12,17 @@ its elements act on R^3 as the file's ``subgroup_nodes`` of G do, in H's order.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from torch import Tensor
 
 from gscli import _gspaces3d
+from gscli.nn._cosets import Canonicalized
 
-if TYPE_CHECKING:
-    from gscli.nn._layer import GroupDownsample
+#: The layer these helpers serve (:class:`gscli.nn.GroupDownsample`); not imported, since that module
+#: imports this one.
+GroupDownsample = Any
 
 __all__ = ["is_geometric", "downsample", "upsample"]
 
@@ -141,8 +143,6 @@ def _wrap(tensor: Tensor, gspace: Any, fields: int, coords: Any) -> Any:
 
 def downsample(layer: GroupDownsample, x: Any) -> Any:
     """``layer.forward`` on a GeometricTensor of C regular G-fields."""
-    from gscli.nn._layer import Canonicalized
-
     fields = _fields(layer, x.type, layer.group_order, "G")
     sub_gspace = _sub_gspace(layer, x.type.gspace)
     out = layer._down(x.tensor)

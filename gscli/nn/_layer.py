@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from gscli.errors import FormatError, InputError
 from gscli.groups import homomorphism_defects, sampling_matrix
 from gscli.nn import _cosets, _interop
+from gscli.nn._cosets import Canonicalized
 from gscli.nn._source import catalog_file
 from gscli.specs import OperatorSpec
 
@@ -26,18 +27,6 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Buffers that always stay float64 (whatever .to(dtype) / .half() asks), so no precision is lost.
 _MASTER_BUFFERS = ("operator_down", "operator_up", "_down_stack", "_up_stack")
 _EXTRA_STATE_FORMAT = "gscli-runtime/1"
-
-
-class Canonicalized(NamedTuple):
-    """Output of a canonicalizing layer: the H-signal and the coset it was taken in.
-
-    ``output`` is ``(batch, C*|H|, *spatial)`` (a ``GeometricTensor`` if the input was one);
-    ``coset`` is ``(batch,)`` int64, the index k of the coset c_k H chosen per sample (the layer's
-    ``coset_representatives[k]`` is c_k as an element index of G). Pass the pair to ``upsample``.
-    """
-
-    output: Any
-    coset: Tensor
 
 
 def _master_dtype(device: torch.device) -> torch.dtype:

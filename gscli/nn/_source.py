@@ -5,7 +5,9 @@ Lookup order for a name such as ``"D12-D6"``:
 1. the file shipped with gscli (``gscli/catalog/``) when the default catalog lists the name: it is
    verified on load, tested to equal what this version's ``gscli build`` writes, and read-only;
 2. the store (``store``, else ``$GSCLI_STORE``, else ``operators/``);
-3. a build into the store, when escnn is installed and ``build`` is true.
+3. a build into the store, when ``build`` is true, escnn is installed and the build layer is loaded
+   (:mod:`gscli.build` installs its builder in :mod:`gscli.hooks` when imported; this module never
+   imports it, so that the runtime needs torch, numpy and h5py only).
 
 Shipped files come first so that a store file (made by another gscli version or machine, or
 changed since) can never silently replace the operator this version ships: a store file of a
@@ -19,6 +21,7 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+from gscli import hooks
 from gscli.catalog import shipped_path
 from gscli.errors import FormatError
 from gscli.specs import OperatorSpec
@@ -63,16 +66,20 @@ def catalog_file(name: str | OperatorSpec, store: str | Path | None = None, buil
             f"build it where escnn is installed (pip install 'gscli[build]') with: {command}, "
             "then copy the file into this store (or point $GSCLI_STORE at a folder holding it)"
         )
-    from gscli.build import build as build_operator
-
-    result = build_operator(spec.group, None, spec.subgroup, out=path.parent)
+    build_into = hooks.builder()
+    if build_into is None:
+        raise FormatError(
+            f"{path}: no operator file for {spec} in the store; build it with: {command} "
+            "(or `import gscli.build` first: with the build layer loaded, from_catalog builds missing operators)"
+        )
+    built, seconds, selection = build_into(spec, path.parent)
     warnings.warn(
-        f"operator file {path} was missing: built {spec} with escnn in {result.seconds:.1f} s "
-        f"({result.selection}); keep the file to skip this build next time",
+        f"operator file {path} was missing: built {spec} with escnn in {seconds:.1f} s "
+        f"({selection}); keep the file to skip this build next time",
         OperatorBuiltWarning,
         stacklevel=3,
     )
-    return result.path
+    return built
 
 
 def _warn_if_different(path: Path, shipped: Path, spec: OperatorSpec) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from gscli.inspect import printable
+from gscli.errors import printable
 
 __all__ = ["grid_tables"]
 
@@ -25,7 +25,7 @@ def _number(value: Any) -> float:
 
 
 def grid_tables(summary: dict[str, Any]) -> list[Table]:
-    """The tables ``gscli inspect`` prints for :func:`gscli.scale._grid.summarize_grid`'s result."""
+    """The tables ``gscli inspect`` prints for :func:`gscli.families.grid.summarize_grid`'s result."""
     facts = Table(title=f"{summary['operator']}: anti-aliased resolution change, {summary['dims']}-D periodic grid",
                   title_justify="left", show_header=False)
     facts.add_column(style="bold")

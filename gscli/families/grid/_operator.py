@@ -38,10 +38,7 @@ check                     what is measured (largest absolute entry, max over the
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +46,10 @@ import numpy as np
 
 from gscli import __version__
 from gscli.checks import Check, failed, fft_lowpass_downsample, maxabs
-from gscli.errors import CheckError, FormatError, StoreError
-from gscli.fileformat import OperatorData, read_operator, remove_stale_temporaries, write_operator
+from gscli.errors import FormatError
+from gscli.fileformat import OperatorData, read_operator
 from gscli.scale._resample import band_limit, resample_matrix
 from gscli.specs import GridOperatorSpec
-from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock
 
 __all__ = [
     "GRID_TOLERANCES",
@@ -66,9 +62,8 @@ __all__ = [
     "check_axis",
     "check_grid",
     "build_grid_operator",
-    "build_grid",
-    "summarize_grid",
-    "evaluate_grid",
+    "grid_arrays",
+    "file_status",
 ]
 
 #: How the arrays are computed: the closed form of docs/scale.md, per axis.
@@ -283,6 +278,17 @@ class GridOperator:
     def ok(self) -> bool:
         return not failed(list(self.checks))
 
+    # What the build pipeline asks of every family's built operator (gscli.families.Built).
+    selection = ""
+    suffix = ""
+    status_key = None
+
+    def datasets(self) -> dict[str, np.ndarray]:
+        return self.arrays
+
+    def attributes(self) -> dict[str, Any]:
+        return self.attrs()
+
     def attrs(self) -> dict[str, Any]:
         return {
             "kind": "grid",
@@ -347,7 +353,8 @@ class GridBuildResult:
         }
 
 
-def _file_status(path: Path, spec: GridOperatorSpec) -> tuple[OperatorData | None, str]:
+def file_status(path: Path, spec: GridOperatorSpec, key: Any = None) -> tuple[OperatorData | None, str]:
+    """``(data, "")`` when ``path`` is a verified, current file of ``spec`` (same construction); else ``(None, why not)``."""
     try:
         data = read_operator(path)
     except FormatError as exc:
@@ -357,215 +364,3 @@ def _file_status(path: Path, spec: GridOperatorSpec) -> tuple[OperatorData | Non
     if data.attrs.get("construction") != CONSTRUCTION:
         return None, f"{path} was made by {data.attrs.get('construction')!r}, not {CONSTRUCTION!r}"
     return data, ""
-
-
-def build_grid(spec: GridOperatorSpec | str, out: Path | str = "operators", force: bool = False) -> GridBuildResult:
-    """Build one grid operator into the folder ``out`` (``Z<N>-Z<M>.h5``) and return what happened.
-
-    The same store rules as :func:`gscli.build.build`: an up-to-date file is kept unless ``force``,
-    another file of that name is an error unless ``force``, writers take the store's lock, the file
-    is written atomically and verified by reading it back, and a failed check writes nothing
-    (:class:`~gscli.errors.CheckError`).
-    """
-    start = time.perf_counter()
-    spec = GridOperatorSpec.parse(spec) if isinstance(spec, str) else spec
-    with store_for_writing(out) as folder:
-        remove_stale_temporaries(folder)
-        path = operator_path(spec, folder)
-        with write_lock(path):
-            check_replaceable(path)
-            existed = path.exists()
-            if existed and not force:
-                data, why = _file_status(path, spec)
-                if data is not None:
-                    return GridBuildResult(spec, path, "up-to-date", time.perf_counter() - start, data.checks,
-                                           data.attrs["checksum"])
-                raise StoreError(f"{path} exists and is not an up-to-date {spec} operator ({why}); pass --force to replace it")
-            op = build_grid_operator(spec)
-            bad = failed(list(op.checks))
-            if bad:
-                raise CheckError(f"{spec}: check failed, nothing written: " + "; ".join(str(c) for c in bad))
-            checksum = write_operator(path, op.arrays, op.attrs())
-    return GridBuildResult(spec, path, "rebuilt" if existed else "built", time.perf_counter() - start,
-                           [c.as_dict() for c in op.checks], checksum)
-
-
-# --------------------------------------------------------------------------------------------------
-# Inspect.
-
-
-def _read_grid(source: str | os.PathLike | OperatorData) -> OperatorData:
-    """A verified grid-operator file (a damaged one raises :class:`FormatError`)."""
-    data = source if isinstance(source, OperatorData) else read_operator(source)
-    if data.kind != "grid":
-        where = str(data.path) if data.path is not None else "operator"
-        raise FormatError(f"{where}: holds a {data.kind} operator ({data.spec}), not a grid operator")
-    return data
-
-
-def _axis_summary(n: int, m: int, d: np.ndarray, u: np.ndarray, frequencies: np.ndarray) -> dict[str, Any]:
-    sigma_d = np.linalg.svd(d, compute_uv=False)
-    sigma_u = np.linalg.svd(u, compute_uv=False)
-    rank = int(np.count_nonzero(sigma_d > 1e-10 * max(sigma_d.max(initial=0.0), 1e-300)))
-    ratio = Fraction(n, m)
-    return {
-        "fine": n,
-        "coarse": m,
-        "ratio": str(ratio),
-        "divides": n % m == 0,
-        "band_limit": band_limit(m),
-        "kept_frequencies": [int(k) for k in frequencies],
-        "kept": len(frequencies),
-        "dropped_nyquist": m % 2 == 0,
-        "conditioning": {
-            "downsample_norm": float(sigma_d.max(initial=0.0)),
-            "upsample_norm": float(sigma_u.max(initial=0.0)),
-            "rank": rank,
-            "downsample_sigma_min_on_band": float(sigma_d[:rank].min()) if rank else float("nan"),
-            "band_condition": float(sigma_d[0] / sigma_d[rank - 1]) if rank else float("nan"),
-        },
-    }
-
-
-def summarize_grid(source: str | os.PathLike | OperatorData) -> dict[str, Any]:
-    """Summary of a grid-operator file as a JSON-serialisable dict (the file is verified first).
-
-    Keys: ``file``, ``kind`` (``"grid"``), ``operator``, ``dims``, ``fine``, ``coarse`` (sizes per
-    axis), ``rate``, ``axes`` (per axis: sizes, ratio, whether M divides N, band limit h, the kept
-    frequencies, whether the Nyquist bin is dropped, and the conditioning: ||D||_2 = sqrt(M/N),
-    ||U||_2 = sqrt(N/M), rank 2h+1, condition on the band 1), ``provenance``, ``checksum`` and
-    ``stored_checks`` (what the build measured; ``gscli eval`` re-measures).
-    """
-    data = _read_grid(source)
-    spec = data.spec
-    assert isinstance(spec, GridOperatorSpec)
-    a, attrs = data.arrays, data.attrs
-    axes = [_axis_summary(n, m, a[f"axis{i}/downsample"], a[f"axis{i}/upsample"], a[f"axis{i}/frequencies"])
-            for i, (n, m) in enumerate(spec.axes)]
-    stored = data.checks
-    keys = ("format", "format_version", "construction", "gscli_version", "numpy_version", "h5py_version")
-    return {
-        "file": str(data.path) if data.path is not None else None,
-        "kind": "grid",
-        "operator": str(spec),
-        "dims": spec.dims,
-        "fine": list(spec.fine.shape),
-        "coarse": list(spec.coarse.shape),
-        "rate": spec.rate,
-        "axes": axes,
-        "provenance": {k: attrs[k] for k in keys if k in attrs},
-        "checksum": {"stored": attrs["checksum"], "status": "verified" if data.verified else "unverified"},
-        "stored_checks": {
-            "count": len(stored),
-            "passed": sum(1 for c in stored if c.get("passed")),
-            "failed": [c.get("name") for c in stored if not c.get("passed")],
-            "checks": stored,
-        },
-    }
-
-
-# --------------------------------------------------------------------------------------------------
-# Eval.
-
-
-def _images(spec: GridOperatorSpec) -> tuple[np.ndarray, str]:
-    """Real images at the fine size, (count, 1, *fine): matplotlib's sample images (2-D), their rows
-    (1-D), or volumes whose slices are an image shifted by one pixel per slice (3-D). Sizes above
-    128 wrap the 128x128 images periodically."""
-    from gscli.evaluate import sample_images
-
-    fine = spec.fine.shape
-    base, names = sample_images(min(max(fine), 128))
-    reps = -(-max(fine) // base.shape[-1])
-    images = np.tile(base, (1, reps, reps))
-    if spec.dims == 1:
-        x = images[:, :, : fine[0]].reshape(-1, fine[0])[:, None, :]
-        return x, f"{x.shape[0]} rows of {len(names)} sample images"
-    if spec.dims == 2:
-        return images[:, None, : fine[0], : fine[1]], f"{len(names)} sample images"
-    planes = images[:, : fine[1], : fine[2]]
-    volumes = np.stack([np.roll(planes, s, axis=-1) for s in range(fine[0])], axis=1)
-    return volumes[:, None], f"{len(names)} sample images stacked into volumes"
-
-
-def _aliasing(y: np.ndarray, x: np.ndarray, spec: GridOperatorSpec) -> float:
-    """Share of the output's energy that is not the input's kept band: ||Y − X_B||² / ||Y||², per sample, mean."""
-    dims = tuple(range(2, 2 + spec.dims))
-    big_x = np.fft.fftn(x, axes=dims, norm="forward")
-    big_y = np.fft.fftn(y, axes=dims, norm="forward")
-    target = np.zeros_like(big_y)
-    index_in, index_out = [], []
-    for n, m in spec.axes:
-        h = band_limit(m)
-        k = np.arange(-h, h + 1)
-        index_in.append(k % n)
-        index_out.append(k % m)
-    target[(slice(None), slice(None), *np.ix_(*index_out))] = big_x[(slice(None), slice(None), *np.ix_(*index_in))]
-    energy = np.sum(np.abs(big_y) ** 2, axis=dims)
-    return float(np.mean(np.sum(np.abs(big_y - target) ** 2, axis=dims) / np.maximum(energy, 1e-300)))
-
-
-def _nearest(n: int, m: int) -> np.ndarray:
-    """Plain subsampling N → M: sample i takes input ⌊i N / M⌋ (every R-th sample when M | N)."""
-    s = np.zeros((m, n))
-    s[np.arange(m), (np.arange(m) * n) // m] = 1.0
-    return s
-
-
-def grid_signal_experiment(data: OperatorData) -> dict[str, Any]:
-    """Plain subsampling vs the operator on real images: aliasing energy and reconstruction error.
-
-    Plain subsampling takes input ⌊iN/M⌋ for output i (every R-th sample when M | N). Aliasing: the
-    share of the output's energy that is not the input's kept band (folded-in high frequencies):
-    ||Y − X_B||²/||Y||² with Y the output's and X_B the input's band coefficients (forward DFT).
-    Reconstruction: ||U y − x||/||x|| over the whole fine grid, for y = plain or D x.
-    """
-    from gscli.evaluate import SignalResult
-
-    spec = data.spec
-    assert isinstance(spec, GridOperatorSpec)
-    x, what = _images(spec)
-    downs = [np.asarray(data.arrays[f"axis{a}/downsample"], dtype=np.float64) for a in range(spec.dims)]
-    ups = [np.asarray(data.arrays[f"axis{a}/upsample"], dtype=np.float64) for a in range(spec.dims)]
-    plains = [_nearest(n, m) for n, m in spec.axes]
-
-    def apply(matrices: list[np.ndarray], v: np.ndarray) -> np.ndarray:
-        for axis, matrix in enumerate(matrices):
-            v = np.moveaxis(np.tensordot(matrix, v, axes=([1], [2 + axis])), 0, 2 + axis)
-        return v
-
-    y_plain, y_op = apply(plains, x), apply(downs, x)
-    lowpassed = apply(ups, y_op)
-    norm = float(np.linalg.norm(x))
-    return SignalResult(
-        signal=f"real images ({what}; reconstruction on the whole grid)",
-        count=int(x.shape[0]),
-        out_of_band=float(np.sum((x - lowpassed) ** 2) / max(np.sum(x**2), 1e-300)),
-        reconstruction_plain=float(np.linalg.norm(apply(ups, y_plain) - x) / norm),
-        reconstruction_operator=float(np.linalg.norm(lowpassed - x) / norm),
-        aliasing_plain=_aliasing(y_plain, x, spec),
-        aliasing_operator=_aliasing(y_op, x, spec),
-    )
-
-
-def evaluate_grid(data: OperatorData, signals: bool = True, seed: int = 0):
-    """Re-measure every identity of a grid-operator file (:func:`check_grid`) and, if ``signals``,
-    compare plain subsampling with the operator on real images. Returns an :class:`~gscli.evaluate.EvalReport`."""
-    from gscli.errors import DependencyError
-    from gscli.evaluate import EvalReport
-
-    start = time.perf_counter()
-    data = _read_grid(data)
-    spec = data.spec
-    assert isinstance(spec, GridOperatorSpec)
-    report = EvalReport(data.path if data.path is not None else Path("."), str(spec), kind="grid")
-    report.checks = check_grid(spec, data.arrays, seed)
-    if signals:
-        try:
-            report.signals = [grid_signal_experiment(data)]
-        except DependencyError as exc:
-            report.notes.append(f"image signals skipped: {exc}")
-        report.notes.append("plain subsampling takes input floor(i N / M) for output i (every R-th sample when M | N); "
-                            "aliasing: share of the output's energy outside the input's kept band")
-    report.seconds = time.perf_counter() - start
-    return report
