@@ -18,6 +18,6 @@ if ! $PY -c "import torch" >/dev/null 2>&1; then
   # Pin torch before anything else asks for it: an unpinned torch would pull a multi-GB CUDA build.
   $PY -m pip install -q --disable-pip-version-check torch==2.13.0
 fi
-if ! $PY -c "import gscli, click, rich, matplotlib, escnn, pytest, hypothesis, build, sklearn, mlxtend" >/dev/null 2>&1; then
+if ! $PY -c "import gscli, click, rich, matplotlib, escnn, pytest, hypothesis, build, sklearn, mlxtend, importlinter" >/dev/null 2>&1; then
   $PY -m pip install -q --disable-pip-version-check -e ".[cli,build,data,test]"
 fi
