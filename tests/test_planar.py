@@ -225,6 +225,7 @@ def test_a_build_that_cannot_fit_in_memory_is_refused_before_anything_is_allocat
     from click.testing import CliRunner
 
     import gscli.families.finite._build as b
+    from gscli.build import build
     from gscli.cli import main
     from gscli.errors import SizeError
 
@@ -233,7 +234,7 @@ def test_a_build_that_cannot_fit_in_memory_is_refused_before_anything_is_allocat
     monkeypatch.setattr(b, "available_memory", lambda: need - 1)
     monkeypatch.setattr(b, "plan", lambda *a, **k: pytest.fail("solved although it cannot fit"))
     with pytest.raises(SizeError, match=r"D2048 onto a subgroup of order 2048 needs about 1.\d GiB of memory .* only 1.\d GiB"):
-        b.build("D2048", subgroup="D1024", out=tmp_path)
+        build("D2048", subgroup="D1024", out=tmp_path)
     result = CliRunner().invoke(main, ["build", "C4096", "--rate", "2", "--out", str(tmp_path)])
     assert result.exit_code == SizeError.exit_code == 2  # a request this machine cannot meet, like |G| > 4096
     assert "GiB of memory" in result.output and list(tmp_path.iterdir()) == []
