@@ -46,7 +46,7 @@ from gscli.groups import (
     sampling_matrix,
 )
 from gscli.solver import group_bands, laplacian_sparse
-from gscli.store import check_store_folder, named_operator, resolve_store
+from gscli.store import check_store_folder, check_store_name, named_operator, resolve_store
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -305,15 +305,17 @@ class SignalResult:
     ``equivariance_*``: max over the grid-exact h in H of ||y(h . x) - h . y(x)|| / ||y(x)|| under
     the joint spatial + fiber action (``None`` when no spatial action was measured).
     ``out_of_band``: ||(I - P) f||^2 / ||f||^2, how far the signals are from bandlimited.
+    A share whose denominator is zero (up to rounding, for the aliasing of an output with no energy)
+    is ``None``: undefined, JSON null.
     """
 
     signal: str
     count: int
-    out_of_band: float
-    reconstruction_plain: float
-    reconstruction_operator: float
-    aliasing_plain: float
-    aliasing_operator: float
+    out_of_band: float | None
+    reconstruction_plain: float | None
+    reconstruction_operator: float | None
+    aliasing_plain: float | None
+    aliasing_operator: float | None
     equivariance_plain: float | None = None
     equivariance_operator: float | None = None
     transforms: tuple[str, ...] = ()
@@ -326,6 +328,11 @@ class SignalResult:
             "equivariance": {"plain": self.equivariance_plain, "operator": self.equivariance_operator,
                              "elements": list(self.transforms)},
         }
+
+
+#: An output energy at or below this multiple of the input's (per element) is zero up to rounding: its
+#: aliasing share is undefined (``None``), not rounding divided by rounding.
+UNDEFINED_BELOW = 1e-20
 
 
 def _measure(name: str, x: np.ndarray, data: OperatorData) -> SignalResult:
@@ -345,11 +352,14 @@ def _measure(name: str, x: np.ndarray, data: OperatorData) -> SignalResult:
         ref = np.linalg.norm(x[discarded])
         return float(np.linalg.norm((u @ y)[discarded] - x[discarded]) / ref) if ref > 0 else 0.0
 
-    def alias(y: np.ndarray) -> float:
-        energy = float(np.sum(y**2))
-        return float(np.sum((y - clean) ** 2) / energy) if energy > 0 else 0.0
-
     total = float(np.sum(x**2))
+
+    def alias(y: np.ndarray) -> float | None:  # per output sample: its energy is rescaled to G's n elements
+        energy = float(np.sum(y**2))
+        if energy * n / max(len(nodes), 1) <= UNDEFINED_BELOW * total:
+            return None
+        return float(np.sum((y - clean) ** 2) / energy)
+
     return SignalResult(
         signal=name,
         count=int(x.shape[1]),
@@ -640,6 +650,7 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     path = Path(path)
     try:
         data = read_operator(path, expect=named_operator(path))  # D12-D6.h5 must hold D12>D6, as in the store
+        check_store_name(path, data)  # and escnn's Cayley graph (D12-D6_g1_13.h5: those generators), as build
     except FormatError as exc:
         return EvalReport(path, None, error=f"unreadable: {exc}", seconds=time.perf_counter() - start)
     if data.kind == "grid":  # a resolution change on image grids: gscli.scale owns its checks

@@ -9,13 +9,34 @@ from rich.console import Console
 from rich.table import Table
 
 from gscli.cli import main
-from gscli.cli._common import SEED, folder_option_value, json_option, print_json, stderr_console, stdout_console
+from gscli.cli._common import (
+    SEED,
+    folder_option_value,
+    json_option,
+    plot_option,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
 from gscli.errors import CheckError, shorten
 from gscli.store import STORE_ENV
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
+
+
+def _check_store(store: str | None) -> None:
+    """The store rules of every writer (docs/cli.md), with messages naming ``--store``: a folder other
+    than ``operators/`` must exist and be writable (``operators/`` is created when something is built)."""
+    import os
+
+    from gscli.store import DEFAULT_STORE, check_writable, resolve_store
+
+    folder = resolve_store(store)
+    if folder == Path(DEFAULT_STORE) and not os.path.lexists(folder):
+        return
+    check_writable(folder, option="--store")
 
 
 def _variant_table(variant, dims: int = 2) -> Table:
@@ -73,8 +94,7 @@ def _summary_table(report) -> Table:
 @click.option("--store", type=str, envvar=STORE_ENV, show_envvar=True, callback=folder_option_value, metavar="DIR",
               help="Operator store (missing operators are built into it; it must exist, except operators/, "
                    "which is created)  [default: operators]")
-@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
-              help="Write a plot of error vs depth.")
+@plot_option("Write a plot of error vs depth.")
 @json_option
 def eval_model_command(config: Path, weights: str, variants: str, images: int, seed: int, dtype: str,
                        store: str | None, plot: Path | None, as_json: bool) -> None:
@@ -119,10 +139,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     if bad or not chosen or len(set(chosen)) != len(chosen):
         raise click.BadParameter(f"{shorten(variants)}: give distinct names among {', '.join(allowed)} "
                                  "(scale models: exact, pointwise)", param_hint="--variants")
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise click.BadParameter(f"{str(plot)!r} must end in .png", param_hint="--plot")
-    if plot is not None and not plot.parent.is_dir():  # before minutes of measuring, not after
-        raise click.BadParameter(f"folder {str(plot.parent)!r} for {str(plot)!r} does not exist", param_hint="--plot")
+    _check_store(store)  # before minutes of measuring, not after
     parsed = load_config(config)
     if getattr(parsed, "kind", "gcnn") == "scale":  # scale-equivariant Fourier models
         from gscli.cli._scale_model import eval_scale_model

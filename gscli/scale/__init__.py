@@ -11,6 +11,7 @@ satisfy f(D x) = D f(x) exactly. Grid operators (``Z28x28>Z20x20``) as verified 
 _LAZY = {  # torch-backed names load on first use, so reading a grid file does not import torch
     "GRID_TOLERANCES": "_grid", "GridBuildResult": "_grid", "build_grid": "_grid",
     "build_grid_operator": "_grid", "check_grid": "_grid", "summarize_grid": "_grid",
+    "estimate_grid_memory": "_grid", "grid_matrix": "_grid",
     "ScaleEqActivation": "_layers", "ScaleInvariantPool": "_layers", "SpectralConv1d": "_layers",
     "SpectralConv2d": "_layers", "SpectralConv3d": "_layers",
     "band_limit": "_resample", "resample": "_resample", "resample_matrix": "_resample",
@@ -29,6 +30,8 @@ __all__ = [
     "build_grid",
     "build_grid_operator",
     "check_grid",
+    "estimate_grid_memory",
+    "grid_matrix",
     "resample",
     "resample_matrix",
     "resize_spectrum",
