@@ -40,20 +40,18 @@ out_option = click.option(
 )
 
 def _plot_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``--plot`` (``inspect``, ``eval-model``), checked before any work, one rule for both: a name not
-    ending in .png is a usage error (2); a folder that does not exist is a failure (1), as a missing
-    store folder is (docs/cli.md)."""
+    """``--plot`` (``inspect``, ``eval-model``), checked before any work, one rule for both: a name
+    that does not end in .png, or in a folder that does not exist, is a bad option value, a usage
+    error (exit status 2, docs/cli.md)."""
     if value is None:
         return None
     from pathlib import Path
-
-    from gscli.errors import StoreError
 
     path = Path(value)
     if path.suffix.lower() != ".png":
         raise click.BadParameter(f"{str(path)!r} must end in .png")
     if not path.parent.is_dir():
-        raise StoreError(f"cannot write plot {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        raise click.BadParameter(f"folder {str(path.parent)!r} for {str(path)!r} does not exist")
     return path
 
 
