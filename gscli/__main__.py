@@ -30,6 +30,17 @@ def _interrupted() -> NoReturn:
     raise SystemExit(_EXIT_INTERRUPTED)
 
 
+def _quiet_interrupts(hook):
+    """An unraisable-exception hook that drops ``KeyboardInterrupt``: Python prints one raised in a
+    ``__del__`` or weakref callback (a module being loaded, h5py) as "Exception ignored" with a
+    traceback; :mod:`gscli._signals` has recorded it, and the command ends with status 130."""
+    def quiet(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return
+        hook(unraisable)
+    return quiet
+
+
 def main() -> None:
     """Run the command line; without click or rich, say which extra to install and exit with status 1.
 
@@ -38,6 +49,7 @@ def main() -> None:
     """
     from gscli._signals import interrupt_requested, watch_interrupts
 
+    sys.unraisablehook = _quiet_interrupts(sys.unraisablehook)
     try:
         with watch_interrupts():
             try:
