@@ -207,6 +207,22 @@ def test_eval_model_store_errors_name_store(tmp_path: Path) -> None:
     assert code == 1 and "is not a folder" in err and "--store" in err and "--out" not in err
 
 
+def test_eval_model_store_not_writable_names_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found when a missing operator is to be built into a store files cannot be created in."""
+    pytest.importorskip("escnn")
+    import gscli.store
+
+    monkeypatch.setattr(gscli.store, "why_not_writable", lambda folder: "Read-only file system")
+    config = tmp_path / "p4.json"
+    config.write_text(json.dumps({"name": "p4", "group": "C4", "image_size": 9, "stages": [
+        {"name": "lift", "channels": 2, "kernel_size": 3}, {"name": "b1", "channels": 2, "stride": 2, "rate": 2}]}))
+    store = tmp_path / "store"
+    store.mkdir()
+    code, out, err = run("eval-model", str(config), "--store", str(store), "--images", "2", "--json")
+    assert code == 1 and "Read-only file system" in err, err
+    assert "(--store, $GSCLI_STORE)" in err and "--out" not in err and strict(out)["error"]["type"] == "StoreError"
+
+
 def test_warnings_are_one_line_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """OperatorBuiltWarning (eval-model building a missing operator) showed Python's source line."""
     from gscli.cli import eval as eval_cli

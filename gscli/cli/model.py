@@ -18,7 +18,7 @@ from gscli.cli._common import (
     stderr_console,
     stdout_console,
 )
-from gscli.errors import CheckError, shorten
+from gscli.errors import CheckError, StoreError, shorten
 from gscli.store import STORE_ENV
 
 
@@ -27,16 +27,17 @@ def _fmt(value: float | None) -> str:
 
 
 def _check_store(store: str | None) -> None:
-    """The store rules of every writer (docs/cli.md), with messages naming ``--store``: a folder other
-    than ``operators/`` must exist and be writable (``operators/`` is created when something is built)."""
+    """The store rule of docs/cli.md, before any work and with messages naming ``--store``: a folder
+    other than ``operators/`` must exist (``operators/`` is created when something is built). Whether
+    it is writable matters only if an operator is missing, and is checked then."""
     import os
 
-    from gscli.store import DEFAULT_STORE, check_writable, resolve_store
+    from gscli.store import DEFAULT_STORE, check_store_folder, resolve_store
 
     folder = resolve_store(store)
     if folder == Path(DEFAULT_STORE) and not os.path.lexists(folder):
         return
-    check_writable(folder, option="--store")
+    check_store_folder(folder, option="--store")
 
 
 def _variant_table(variant, dims: int = 2) -> Table:
@@ -149,8 +150,11 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
         raise click.BadParameter(f"{shorten(variants)}: G-CNN models take names among {', '.join(allowed)}",
                                  param_hint="--variants")
     err = stderr_console()
-    report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
-                              dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"))
+    try:
+        report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
+                                  dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"))
+    except StoreError as exc:  # the store's messages name build's --out; this command's option is --store
+        raise StoreError(str(exc).replace("(--out, ", "(--store, ").replace("another --out", "another --store")) from None
     if plot is not None:
         from gscli.models._plot import plot_errors
 
