@@ -13,14 +13,18 @@ _CLI_MODULES = ("click", "rich")
 _EXIT_INTERRUPTED = 130
 
 
+def _ignore_interrupts() -> None:
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover - not the main thread
+        pass
+
+
 def _interrupted() -> NoReturn:
     """Ctrl-C before click runs the command (while the command line's modules load): the same ending
     as a Ctrl-C inside a command, ``Error: interrupted`` and status 130, and with ``--json`` the one
     error document."""
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the message short
-    except (ValueError, OSError):  # pragma: no cover - not the main thread
-        pass
+    _ignore_interrupts()  # a second Ctrl-C does not cut the message short
     args = sys.argv[1:]
     if "--json" in (args[: args.index("--")] if "--" in args else args):
         error = {"error": {"type": "Interrupted", "message": "interrupted", "exit_code": _EXIT_INTERRUPTED}}
@@ -46,7 +50,21 @@ def main() -> None:
 
     Ctrl-C at any moment, the start-up included, exits 130 with one line (and ``--json``'s error
     document), never a traceback: SIGINT is watched (:mod:`gscli._signals`) from the first line on.
+    Once the command has ended, SIGINT is ignored: its output and exit status stand while the
+    interpreter shuts down (a Ctrl-C then used to kill the process after a complete result).
     """
+    try:
+        _run()
+    except KeyboardInterrupt as exc:  # in the instant between the command's end and the line below
+        _ignore_interrupts()
+        if isinstance(exc.__context__, SystemExit):  # the command had ended: keep its status
+            raise SystemExit(exc.__context__.code) from None
+        _interrupted()
+    finally:
+        _ignore_interrupts()
+
+
+def _run() -> None:
     from gscli._signals import interrupt_requested, watch_interrupts
 
     sys.unraisablehook = _quiet_interrupts(sys.unraisablehook)

@@ -68,9 +68,11 @@ class _Group(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except KeyboardInterrupt:
+            writer = next((a for a in args if not a.startswith("-")), None) in _ATOMIC_WRITERS
+            message = "interrupted" + ("; no partial file was written" if writer else "")
             if _wants_json(list(args)):
-                print_json_error("Interrupted", "interrupted", EXIT_INTERRUPTED)
-            raise _Failure("interrupted", EXIT_INTERRUPTED) from None
+                print_json_error("Interrupted", message, EXIT_INTERRUPTED)
+            raise _Failure(message, EXIT_INTERRUPTED) from None
 
     def invoke(self, ctx: click.Context) -> Any:  # type: ignore[override]
         try:
