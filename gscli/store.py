@@ -22,8 +22,8 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
