@@ -33,7 +33,6 @@ from gscli.families.finite._build import (
     Candidate,
     _check_numbers,
     _load,
-    available_memory,
     build_operator,
     candidates,
     choose,
@@ -43,6 +42,7 @@ from gscli.families.finite._build import (
     tie_key,
     validate_request,
 )
+from gscli._memory import available_memory
 from gscli.fileformat import remove_stale_temporaries, write_operator
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock

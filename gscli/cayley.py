@@ -137,8 +137,26 @@ def resolve_generators(group: FiniteGroup, spec: str | Sequence[int | str] | Non
     return gens
 
 
+#: Longest generator suffix written out in full; a longer list is named by a digest (file names are
+#: limited to 255 bytes, and a list of 120 generators of D100 would need 418).
+SUFFIX_LIMIT = 100
+
+
 def generator_suffix(generators: Sequence[int] | None) -> str:
-    """File-name suffix of a generator choice: ``""`` for the default, else ``g<i>_<j>...`` (element indices)."""
+    """File-name suffix of a generator choice: ``""`` for the default, else ``g<i>_<j>...`` (element
+    indices), or, when that would be longer than :data:`SUFFIX_LIMIT` characters, ``gh`` and the first
+    16 hex digits of the sha256 of the comma-separated sorted indices (the file records the generators
+    themselves, and the up-to-date check compares them, so a shared digest cannot pass a wrong file).
+
+    >>> generator_suffix(range(1, 121))
+    'gh1c4732eaf0b754ef'
+    """
     if generators is None:
         return ""
-    return "g" + "_".join(str(int(g)) for g in sorted(set(generators)))
+    indices = [int(g) for g in sorted(set(int(g) for g in generators))]
+    full = "g" + "_".join(map(str, indices))
+    if len(full) <= SUFFIX_LIMIT:
+        return full
+    import hashlib
+
+    return "gh" + hashlib.sha256(",".join(map(str, indices)).encode("ascii")).hexdigest()[:16]

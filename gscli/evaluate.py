@@ -24,7 +24,7 @@ from gscli.families._images import SignalResult, sample_images
 from gscli.families.finite._checks import EVAL_TOLERANCES, check_file, runtime_operators
 from gscli.families.finite._experiments import grid_transform, signal_experiments
 from gscli.fileformat import read_operator
-from gscli.store import check_store_folder, named_operator, resolve_store
+from gscli.store import check_store_folder, check_store_name, named_operator, resolve_store
 
 __all__ = [
     "EVAL_TOLERANCES",
@@ -92,6 +92,7 @@ def evaluate(path: str | os.PathLike, signals: bool = True, images: bool = True,
     path = Path(path)
     try:
         data = read_operator(path, expect=named_operator(path))  # D12-D6.h5 must hold D12>D6, as in the store
+        check_store_name(path, data)  # and escnn's Cayley graph (D12-D6_g1_13.h5: those generators), as build
     except FormatError as exc:
         return EvalReport(path, None, error=f"unreadable: {exc}", seconds=time.perf_counter() - start)
     family = family_of(data)

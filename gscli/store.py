@@ -23,8 +23,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from gscli.errors import GscliError, StoreError
+from gscli.errors import FormatError, GscliError, StoreError
 from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "store_for_writing",
     "operator_path",
     "named_operator",
+    "check_store_name",
     "lock_path",
     "write_lock",
 ]
@@ -52,7 +54,8 @@ DEFAULT_STORE = "operators"
 #: Seconds a writer waits for another writer of the same file before giving up.
 LOCK_TIMEOUT = 3600.0
 
-_STEM_RE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+(_g[0-9]+(_[0-9]+)*)?")
+_SUFFIX_RE = r"g(?:[0-9]+(?:_[0-9]+)*|h[0-9a-f]{16})"  # gscli.cayley.generator_suffix: indices, or a digest
+_STEM_RE = re.compile(rf"[A-Za-z0-9]+-[A-Za-z0-9]+(_{_SUFFIX_RE})?")
 
 
 def default_store() -> Path:
@@ -86,26 +89,30 @@ def why_not_writable(folder: Path | str) -> str | None:
         return _reason(exc)
 
 
-def check_store_folder(folder: Path | str) -> None:
-    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` exists and is a folder."""
+def check_store_folder(folder: Path | str, option: str = "--out") -> None:
+    """Raise :class:`~gscli.errors.StoreError` unless ``folder`` exists and is a folder.
+
+    ``option``: the command-line option that names the store, for the message (``eval-model``: ``--store``).
+    """
     folder = Path(folder)
     if not folder.exists():
-        raise StoreError(f"store folder {str(folder)!r} does not exist; create it or choose another (--out, ${STORE_ENV})")
+        raise StoreError(f"store folder {str(folder)!r} does not exist; create it or choose another ({option}, ${STORE_ENV})")
     if not folder.is_dir():
-        raise StoreError(f"store {str(folder)!r} is not a folder; choose a folder (--out, ${STORE_ENV})")
+        raise StoreError(f"store {str(folder)!r} is not a folder; choose a folder ({option}, ${STORE_ENV})")
 
 
-def check_writable(folder: Path | str) -> None:
+def check_writable(folder: Path | str, option: str = "--out") -> None:
     """Raise :class:`~gscli.errors.StoreError` unless ``folder`` is an existing folder files can be created in."""
     from gscli.catalog import FOLDER as SHIPPED
 
-    check_store_folder(folder)
+    check_store_folder(folder, option)
     if Path(folder).resolve() == SHIPPED:
-        raise StoreError(f"output folder {str(folder)!r} holds the catalog shipped with gscli, which is read-only; pass another --out")
+        raise StoreError(f"output folder {str(folder)!r} holds the catalog shipped with gscli, which is read-only; "
+                         f"pass another {option}")
     reason = why_not_writable(folder)
     if reason is not None:
         raise StoreError(f"cannot create files in the store folder {str(folder)!r} ({reason}); "
-                         f"choose another (--out, ${STORE_ENV})")
+                         f"choose another ({option}, ${STORE_ENV})")
 
 
 @contextlib.contextmanager
@@ -179,6 +186,41 @@ def named_operator(path: Path | str) -> OperatorSpec | GridOperatorSpec | None:
     except GscliError:
         return None
     return spec if spec.stem == path.stem else None
+
+
+def check_store_name(path: Path | str, data: Any) -> None:
+    """The rule ``gscli build`` applies to a store file, for every reader (``eval``, ``inspect``): a
+    file named like a store file holds what the name promises. ``<G>-<H>.h5`` holds G>H built on
+    escnn's Cayley graph; ``<G>-<H>_g<...>.h5`` holds G>H built on the generators that suffix names
+    (:func:`gscli.cayley.generator_suffix`). Other names promise nothing.
+
+    ``data`` is the file's :class:`~gscli.fileformat.OperatorData`. Raises
+    :class:`~gscli.errors.FormatError` naming what the file holds and the name it would have.
+    """
+    path = Path(path)
+    stem, sep, suffix = path.stem.partition("_")
+    if path.suffix != ".h5" or (sep and not re.fullmatch(_SUFFIX_RE, suffix)):
+        return
+    try:
+        spec = parse_operator_spec(stem)
+    except GscliError:
+        return
+    if spec.stem != stem:
+        return
+    if str(data.spec) != str(spec):
+        raise FormatError(f"{path}: holds {data.spec}, but its store name promises {spec}")
+    if data.kind == "grid":
+        if sep:
+            raise FormatError(f"{path}: a grid operator takes no Cayley-graph generators; its store name is {spec.stem}.h5")
+        return
+    from gscli.cayley import DEFAULT, generator_suffix
+
+    recorded = data.attrs.get("cayley_generators", DEFAULT)
+    actual = "" if recorded == DEFAULT else generator_suffix(int(g) for g in data["group_generators"])
+    if actual != suffix:
+        built = "escnn's Cayley-graph generators" if not actual else f"Cayley-graph generators {recorded}"
+        raise FormatError(f"{path}: was built with {built}; its store name is {spec.stem}{'_' + actual if actual else ''}.h5 "
+                          "(gscli build refuses it under this name too)")
 
 
 def lock_path(path: Path) -> Path:

@@ -251,10 +251,11 @@ def test_plot_non_cyclic(store: Path, tmp_path: Path, stem: str) -> None:
 def test_cli_inspect_errors(store: Path, tmp_path: Path) -> None:
     code, _, err = _run("inspect", str(tmp_path / "missing.h5"))
     assert code == 1 and "missing.h5: no such operator file" in err
+    # a bad --plot value is a usage error (2), in inspect as in eval-model (one rule, docs/cli.md)
     code, _, err = _run("inspect", str(store / "C8-C4.h5"), "--plot", str(tmp_path / "no" / "x.png"))
-    assert code == 1 and "folder" in err and "does not exist" in err
+    assert code == 2 and "folder" in err and "does not exist" in err
     code, _, err = _run("inspect", str(store / "C8-C4.h5"), "--plot", str(tmp_path / "x.jpg"))
-    assert code == 1 and "must end in .png" in err
+    assert code == 2 and "must end in .png" in err
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f.attrs["format"] = "something-else"

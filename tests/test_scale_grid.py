@@ -16,7 +16,7 @@ from gscli.errors import CheckError, FormatError, SpecError
 from gscli.evaluate import evaluate
 from gscli.fileformat import read_operator, write_operator
 from gscli.build import build_spec as build_grid
-from gscli.families.grid._operator import GRID_TOLERANCES, build_grid_operator, check_grid, grid_arrays
+from gscli.families.grid._operator import CONSTRUCTION, GRID_TOLERANCES, build_grid_operator, check_grid, grid_arrays
 from gscli.specs import GridOperatorSpec, GridSpec, parse_operator_spec
 from gscli.store import operator_path
 
@@ -266,7 +266,7 @@ def write_grid(path: Path, text: str, change=None) -> Path:
     arrays = {k: v.copy() for k, v in grid_arrays(spec).items()}
     if change is not None:
         change(arrays, spec)
-    attrs = {"kind": "grid", "operator": str(spec), "dims": spec.dims, "construction": "closed-form/1", "checks": "[]"}
+    attrs = {"kind": "grid", "operator": str(spec), "dims": spec.dims, "construction": CONSTRUCTION, "checks": "[]"}
     write_operator(path, arrays, attrs)
     return path
 
@@ -432,7 +432,7 @@ def test_unknown_kind_asks_for_an_upgrade(grid_file: Path) -> None:
 def test_shapes_that_disagree_with_the_spec_are_refused(tmp_path: Path) -> None:
     spec = GridOperatorSpec.parse("Z9>Z3")
     arrays = grid_arrays(GridOperatorSpec.parse("Z9>Z4"))  # arrays of another operator
-    attrs = {"kind": "grid", "operator": str(spec), "dims": 1, "construction": "closed-form/1"}
+    attrs = {"kind": "grid", "operator": str(spec), "dims": 1, "construction": CONSTRUCTION}
     with pytest.raises(FormatError, match=r"'axis0/downsample' has shape \(4, 9\), expected \(3, 9\) for Z9>Z3"):
         write_operator(tmp_path / "Z9-Z3.h5", arrays, attrs)
     assert list(tmp_path.iterdir()) == []

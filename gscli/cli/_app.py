@@ -11,6 +11,8 @@ Conventions shared by every command, kept here once (details: docs/cli.md):
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Any
 
 import click
@@ -25,6 +27,18 @@ EXIT_INTERRUPTED = 130
 
 # Commands whose files are all written atomically (old file or complete new one, nothing partial).
 _ATOMIC_WRITERS = {"build"}
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, ``Warning: <message> (<category>)``: no file name, no source line."""
+    from gscli.errors import printable
+
+    text = " ".join(str(message).split())
+    try:
+        (file or sys.stderr).write(f"Warning: {printable(text)} ({category.__name__})\n")
+    except OSError:  # pragma: no cover - stderr closed
+        pass
 
 
 class _Failure(click.ClickException):
@@ -48,9 +62,22 @@ class _Group(click.Group):
             self._json_error(ctx, "UsageError", exc.format_message(), exc.exit_code)
             raise
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        """Parse the command line; Ctrl-C while parsing ends like Ctrl-C in a command (130, one line, JSON document)."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            writer = next((a for a in args if not a.startswith("-")), None) in _ATOMIC_WRITERS
+            message = "interrupted" + ("; no partial file was written" if writer else "")
+            if _wants_json(list(args)):
+                print_json_error("Interrupted", message, EXIT_INTERRUPTED)
+            raise _Failure(message, EXIT_INTERRUPTED) from None
+
     def invoke(self, ctx: click.Context) -> Any:  # type: ignore[override]
         try:
-            with watch_interrupts():
+            with watch_interrupts(), warnings.catch_warnings():
+                warnings.showwarning = _show_warning
                 result = super().invoke(ctx)
                 if interrupt_requested():  # raised where Python discarded it (see gscli._signals)
                     raise KeyboardInterrupt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -38,6 +39,28 @@ out_option = click.option(
          "which is created).",
 )
 
+def _plot_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--plot`` (``inspect``, ``eval-model``), checked before any work, one rule for both: a name
+    that does not end in .png, or in a folder that does not exist, is a bad option value, a usage
+    error (exit status 2, docs/cli.md)."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    path = Path(value)
+    if path.suffix.lower() != ".png":
+        raise click.BadParameter(f"{str(path)!r} must end in .png")
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"folder {str(path.parent)!r} for {str(path)!r} does not exist")
+    return path
+
+
+def plot_option(help_text: str) -> Callable[[Any], Any]:
+    """The ``--plot OUT.png`` option (see :func:`_plot_value`)."""
+    return click.option("--plot", "plot", type=click.Path(dir_okay=False), metavar="OUT.png",
+                        callback=_plot_value, help=help_text)
+
+
 #: Seeds: what numpy and torch both accept.
 SEED = click.IntRange(0, 2**32 - 1)
 json_option = click.option("--json", "as_json", is_flag=True, help='Print one JSON document on stdout, nothing else; on errors {"error": {"type", "message", "exit_code"}}.')
@@ -69,9 +92,28 @@ def plain(value: Any) -> Text:
 _JSON_PRINTED = "gscli.json_printed"
 
 
+def strict_json(document: Any) -> Any:
+    """``document`` with every non-finite float (NaN, ±inf) replaced by ``None``: JSON has no such
+    numbers, and a reader that follows the standard rejects Python's ``NaN`` / ``Infinity``.
+
+    >>> strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": "NaN"})
+    {'a': None, 'b': [1.0, None], 'c': 'NaN'}
+    """
+    if isinstance(document, float):
+        return document if math.isfinite(document) else None
+    if isinstance(document, dict):
+        return {key: strict_json(value) for key, value in document.items()}
+    if isinstance(document, (list, tuple)):
+        return [strict_json(value) for value in document]
+    return document
+
+
 def print_json(document: Any) -> None:
-    """Print the command's one JSON document on stdout (and remember that it was printed)."""
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    """Print the command's one JSON document on stdout (and remember that it was printed).
+
+    Strict JSON: a value that is not a finite number (an undefined share, say) is ``null``.
+    """
+    sys.stdout.write(json.dumps(strict_json(document), indent=2, sort_keys=False, allow_nan=False) + "\n")
     sys.stdout.flush()
     ctx = click.get_current_context(silent=True)
     if ctx is not None:

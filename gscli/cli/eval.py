@@ -19,6 +19,14 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.3g}"
 
 
+#: How a share with a zero denominator reads (JSON: null).
+UNDEFINED = "undefined (no energy)"
+
+
+def _share(value: float | None, spec: str = ".3g") -> str:
+    return UNDEFINED if value is None else format(value, spec)
+
+
 def _checks_table(report: EvalReport, details: bool) -> Table:
     table = Table(title=f"{report.operator}: guarantees recomputed from {report.path}", title_justify="left")
     columns = [("check", "left"), ("error", "right"), ("tolerance", "right"), ("", "left")]
@@ -62,7 +70,8 @@ def _signals_table(report: EvalReport) -> Table:
     for s in report.signals:
         table.add_column(escape(s.signal.split(" (")[0]), justify="right")
     for label, get in _SIGNAL_ROWS[report.kind]:
-        table.add_row(label, *(_fmt(get(s)) or "n/a" for s in report.signals))
+        unmeasured = "n/a" if "equivariance" in label else UNDEFINED  # equivariance: None = not measured
+        table.add_row(label, *(_fmt(get(s)) or unmeasured for s in report.signals))
     return table
 
 
@@ -80,8 +89,8 @@ def _summary_table(reports: list[EvalReport]) -> Table:
         ratios = [c.error / c.tolerance for c in r.checks if c.tolerance > 0]
         worst = f"{max(ratios):.2g}" if ratios else ""
         first = r.signals[0] if r.signals else None
-        recon = f"{first.reconstruction_plain:.2f} -> {first.reconstruction_operator:.2f}" if first else ""
-        alias = f"{first.aliasing_plain:.2g} -> {first.aliasing_operator:.0g}" if first else ""
+        recon = f"{_share(first.reconstruction_plain, '.2f')} -> {_share(first.reconstruction_operator, '.2f')}" if first else ""
+        alias = f"{_share(first.aliasing_plain, '.2g')} -> {_share(first.aliasing_operator, '.0g')}" if first else ""
         verdict = "[green]ok[/]" if r.passed else "[bold red]FAILED[/]"
         table.add_row(escape(r.operator or "") or r.path.name, f"{passed}/{len(r.checks)}", worst, recon, alias,
                       f"{r.seconds:.2f}", verdict)

@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from gscli.cli._app import main
-from gscli.cli._common import json_option, plain, print_json, stdout_console
+from gscli.cli._common import json_option, plain, plot_option, print_json, stdout_console
 from gscli.fileformat import read_operator
 from gscli.inspect import summarize
+from gscli.store import check_store_name
 
 
 def _elements_table(summary: dict[str, Any], width: int) -> Table:
@@ -92,8 +93,7 @@ def _facts(summary: dict[str, Any]) -> Table:
 
 @main.command("inspect")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
-              help="Also draw the spectrum, the anti-aliasing response and heat maps of D, U and P to a PNG.")
+@plot_option("Also draw the spectrum, the anti-aliasing response and heat maps of D, U and P to a PNG.")
 @json_option
 def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
     """Show what an operator FILE holds: group, subgroup, element order, bands, conditioning, provenance.
@@ -111,6 +111,7 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
       gscli inspect operators/Z28x28-Z20x20.h5 --plot z28.png   # a grid operator
     """
     data = read_operator(file)
+    check_store_name(file, data)  # a store name promises its operator and Cayley graph, as for build and eval
     summary = summarize(data)
     if plot is not None:
         from gscli.plots import plot_operator

@@ -9,13 +9,35 @@ from rich.console import Console
 from rich.table import Table
 
 from gscli.cli._app import main
-from gscli.cli._common import SEED, folder_option_value, json_option, print_json, stderr_console, stdout_console
-from gscli.errors import CheckError, shorten
+from gscli.cli._common import (
+    SEED,
+    folder_option_value,
+    json_option,
+    plot_option,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from gscli.errors import CheckError, StoreError, shorten
 from gscli.store import STORE_ENV
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
+
+
+def _check_store(store: str | None) -> None:
+    """The store rule of docs/cli.md, before any work and with messages naming ``--store``: a folder
+    other than ``operators/`` must exist (``operators/`` is created when something is built). Whether
+    it is writable matters only if an operator is missing, and is checked then."""
+    import os
+
+    from gscli.store import DEFAULT_STORE, check_store_folder, resolve_store
+
+    folder = resolve_store(store)
+    if folder == Path(DEFAULT_STORE) and not os.path.lexists(folder):
+        return
+    check_store_folder(folder, option="--store")
 
 
 def _variant_table(variant, dims: int = 2) -> Table:
@@ -73,8 +95,7 @@ def _summary_table(report) -> Table:
 @click.option("--store", type=str, envvar=STORE_ENV, show_envvar=True, callback=folder_option_value, metavar="DIR",
               help="Operator store (missing operators are built into it; it must exist, except operators/, "
                    "which is created)  [default: operators]")
-@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.png",
-              help="Write a plot of error vs depth.")
+@plot_option("Write a plot of error vs depth.")
 @json_option
 def eval_model_command(config: Path, weights: str, variants: str, images: int, seed: int, dtype: str,
                        store: str | None, plot: Path | None, as_json: bool) -> None:
@@ -119,10 +140,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     if bad or not chosen or len(set(chosen)) != len(chosen):
         raise click.BadParameter(f"{shorten(variants)}: give distinct names among {', '.join(allowed)} "
                                  "(scale models: exact, pointwise)", param_hint="--variants")
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise click.BadParameter(f"{str(plot)!r} must end in .png", param_hint="--plot")
-    if plot is not None and not plot.parent.is_dir():  # before minutes of measuring, not after
-        raise click.BadParameter(f"folder {str(plot.parent)!r} for {str(plot)!r} does not exist", param_hint="--plot")
+    _check_store(store)  # before minutes of measuring, not after
     parsed = load_config(config)
     if getattr(parsed, "kind", "gcnn") == "scale":  # scale-equivariant Fourier models
         from gscli.cli._scale_model import eval_scale_model
@@ -132,8 +150,11 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
         raise click.BadParameter(f"{shorten(variants)}: G-CNN models take names among {', '.join(allowed)}",
                                  param_hint="--variants")
     err = stderr_console()
-    report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
-                              dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"))
+    try:
+        report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
+                                  dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"))
+    except StoreError as exc:  # the store's messages name build's --out; this command's option is --store
+        raise StoreError(str(exc).replace("(--out, ", "(--store, ").replace("another --out", "another --store")) from None
     if plot is not None:
         from gscli.models._plot import plot_errors
 

@@ -32,15 +32,17 @@ class SignalResult:
     ``equivariance_*``: max over the grid-exact h in H of ||y(h . x) - h . y(x)|| / ||y(x)|| under
     the joint spatial + fiber action (``None`` when no spatial action was measured).
     ``out_of_band``: ||(I - P) f||^2 / ||f||^2, how far the signals are from bandlimited.
+    A share whose denominator is zero (up to rounding, for the aliasing of an output with no energy)
+    is ``None``: undefined, JSON null.
     """
 
     signal: str
     count: int
-    out_of_band: float
-    reconstruction_plain: float
-    reconstruction_operator: float
-    aliasing_plain: float
-    aliasing_operator: float
+    out_of_band: float | None
+    reconstruction_plain: float | None
+    reconstruction_operator: float | None
+    aliasing_plain: float | None
+    aliasing_operator: float | None
     equivariance_plain: float | None = None
     equivariance_operator: float | None = None
     transforms: tuple[str, ...] = ()

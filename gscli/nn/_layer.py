@@ -238,8 +238,14 @@ class GroupDownsample(nn.Module):
         ``name`` (a file copied under the wrong name) is refused with :class:`~gscli.errors.FormatError`.
         """
         from gscli.fileformat import read_operator
+        from gscli.specs import GridOperatorSpec, parse_operator_spec
 
-        spec = name if isinstance(name, OperatorSpec) else OperatorSpec.parse(name)
+        spec = name if isinstance(name, OperatorSpec) else parse_operator_spec(name)
+        if isinstance(spec, GridOperatorSpec):  # the same explanation as from_file gives for a grid file
+            from gscli.errors import FormatError
+
+            raise FormatError(f"{spec} is a grid operator, not a group operator; resample images with "
+                              "gscli.scale.resample (its file: gscli.scale.summarize_grid, gscli inspect)")
         return cls.from_operator(read_operator(catalog_file(spec, store, build), expect=spec), **options)
 
     # -- derived tables and dtype handling -----------------------------------------------------

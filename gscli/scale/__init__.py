@@ -34,6 +34,7 @@ _MOVED = {
     "GRID_TOLERANCES": "gscli.families.grid.GRID_TOLERANCES", "GridBuildResult": "gscli.families.grid.GridBuildResult",
     "build_grid": "gscli.build.build_spec", "build_grid_operator": "gscli.families.grid.build_grid_operator",
     "check_grid": "gscli.families.grid.check_grid", "summarize_grid": "gscli.families.grid.summarize_grid",
+    "estimate_grid_memory": "gscli.families.grid.estimate_grid_memory", "grid_matrix": "gscli.families.grid.grid_matrix",
 }
 
 

@@ -30,6 +30,11 @@ _LIFT_CHANNELS = 4
 _LIFT_KERNEL = 5
 
 
+#: An output energy at or below this multiple of the input's (per element) is zero up to rounding: its
+#: aliasing share is undefined (``None``), not rounding divided by rounding.
+UNDEFINED_BELOW = 1e-20
+
+
 def _measure(name: str, x: np.ndarray, data: OperatorData) -> SignalResult:
     """Signals are the columns of ``x`` (n, count)."""
     a = data.arrays
@@ -47,11 +52,13 @@ def _measure(name: str, x: np.ndarray, data: OperatorData) -> SignalResult:
         ref = np.linalg.norm(x[discarded])
         return float(np.linalg.norm((u @ y)[discarded] - x[discarded]) / ref) if ref > 0 else 0.0
 
-    def alias(y: np.ndarray) -> float:
-        energy = float(np.sum(y**2))
-        return float(np.sum((y - clean) ** 2) / energy) if energy > 0 else 0.0
-
     total = float(np.sum(x**2))
+
+    def alias(y: np.ndarray) -> float | None:  # per output sample: its energy is rescaled to G's n elements
+        energy = float(np.sum(y**2))
+        if energy * n / max(len(nodes), 1) <= UNDEFINED_BELOW * total:
+            return None
+        return float(np.sum((y - clean) ** 2) / energy)
     return SignalResult(
         signal=name,
         count=int(x.shape[1]),

@@ -17,11 +17,18 @@ from gscli.errors import DependencyError
 from gscli.fileformat import OperatorData
 from gscli.specs import GridOperatorSpec
 
-from gscli.families.grid._operator import GRID_TOLERANCES, GridBuildResult, build_grid_operator, check_grid
+from gscli.families.grid._operator import (
+    GRID_TOLERANCES,
+    GridBuildResult,
+    build_grid_operator,
+    check_grid,
+    estimate_grid_memory,
+    grid_matrix,
+)
 from gscli.families.grid._summary import summarize_grid
 
 __all__ = ["GRID", "GridFamily", "GRID_TOLERANCES", "GridBuildResult", "build_grid_operator", "check_grid",
-           "summarize_grid"]
+           "estimate_grid_memory", "grid_matrix", "summarize_grid"]
 
 
 class GridFamily:
@@ -41,7 +48,9 @@ class GridFamily:
         return isinstance(spec, GridOperatorSpec)
 
     def precheck(self, spec: GridOperatorSpec) -> None:
-        return None
+        from gscli.families.grid._operator import check_memory
+
+        check_memory(spec)  # before the store is touched: a request this machine cannot meet writes nothing
 
     def validate(self, spec: GridOperatorSpec) -> None:
         return None

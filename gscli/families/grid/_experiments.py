@@ -15,7 +15,8 @@ __all__ = ["grid_signal_experiment", "GRID_NOTE"]
 
 #: The note ``gscli eval`` prints under a grid operator's signal table.
 GRID_NOTE = ("plain subsampling takes input floor(i N / M) for output i (every R-th sample when M | N); "
-             "aliasing: share of the output's energy outside the input's kept band")
+             "aliasing: share A/(A+B) of folded-in energy A = ||Y - X_B||^2 against the kept band's "
+             "B = ||X_B||^2; undefined where the output has no energy")
 
 
 def _images(spec: GridOperatorSpec) -> tuple[np.ndarray, str]:
@@ -36,8 +37,21 @@ def _images(spec: GridOperatorSpec) -> tuple[np.ndarray, str]:
     return volumes[:, None], f"{len(names)} sample images stacked into volumes"
 
 
-def _aliasing(y: np.ndarray, x: np.ndarray, spec: GridOperatorSpec) -> float:
-    """Share of the output's energy that is not the input's kept band: ||Y − X_B||² / ||Y||², per sample, mean."""
+#: An energy at or below this multiple of the input's energy is zero up to rounding: a share of it is
+#: undefined (``None``, JSON null), not rounding divided by rounding.
+UNDEFINED_BELOW = 1e-20
+
+
+def _aliasing(y: np.ndarray, x: np.ndarray, spec: GridOperatorSpec) -> float | None:
+    """Share of aliasing in the output: A / (A + B) with A = ||Y − X_B||² the folded-in energy (whatever
+    of the output is not the input's kept band) and B = ||X_B||² the band's own energy; per sample, mean.
+
+    A share, so in [0, 1]: 0 without aliasing, 1 when the output is all alias. (||Y − X_B||² / ||Y||²
+    is not one: Y and X_B are not orthogonal, and a fold that cancels the band made it 3.6 for rows
+    of Z28 → Z1.) A sample with A + B at or below :data:`UNDEFINED_BELOW` times its input's energy
+    (forward DFT, i.e. per pixel) has no output to share out and is left out; ``None`` when no sample
+    has any (zero-mean images through an operator that keeps only the constant: Z_N → Z_1 or Z_2).
+    """
     dims = tuple(range(2, 2 + spec.dims))
     big_x = np.fft.fftn(x, axes=dims, norm="forward")
     big_y = np.fft.fftn(y, axes=dims, norm="forward")
@@ -49,8 +63,17 @@ def _aliasing(y: np.ndarray, x: np.ndarray, spec: GridOperatorSpec) -> float:
         index_in.append(k % n)
         index_out.append(k % m)
     target[(slice(None), slice(None), *np.ix_(*index_out))] = big_x[(slice(None), slice(None), *np.ix_(*index_in))]
-    energy = np.sum(np.abs(big_y) ** 2, axis=dims)
-    return float(np.mean(np.sum(np.abs(big_y - target) ** 2, axis=dims) / np.maximum(energy, 1e-300)))
+    folded = np.sum(np.abs(big_y - target) ** 2, axis=dims).ravel()
+    total = folded + np.sum(np.abs(target) ** 2, axis=dims).ravel()
+    defined = total > UNDEFINED_BELOW * np.sum(np.abs(big_x) ** 2, axis=dims).ravel()
+    if not defined.any():
+        return None
+    return float(np.mean(folded[defined] / total[defined]))
+
+
+def _relative(error: float, reference: float) -> float | None:
+    """error / reference, or ``None`` when the reference is zero (an all-zero signal: nothing to compare)."""
+    return float(error / reference) if reference > 0 else None
 
 
 def _nearest(n: int, m: int) -> np.ndarray:
@@ -64,9 +87,10 @@ def grid_signal_experiment(data: OperatorData) -> dict[str, Any]:
     """Plain subsampling vs the operator on real images: aliasing energy and reconstruction error.
 
     Plain subsampling takes input ⌊iN/M⌋ for output i (every R-th sample when M | N). Aliasing: the
-    share of the output's energy that is not the input's kept band (folded-in high frequencies):
-    ||Y − X_B||²/||Y||² with Y the output's and X_B the input's band coefficients (forward DFT).
-    Reconstruction: ||U y − x||/||x|| over the whole fine grid, for y = plain or D x.
+    share of folded-in energy in the output, A/(A + B) with A = ||Y − X_B||² and B = ||X_B||², Y the
+    output's and X_B the input's band coefficients (forward DFT); see :func:`_aliasing`.
+    Reconstruction: ||U y − x||/||x|| over the whole fine grid, for y = plain or D x. A share whose
+    denominator is zero up to rounding is ``None`` (undefined), never 0/0.
     """
     spec = data.spec
     assert isinstance(spec, GridOperatorSpec)
@@ -86,9 +110,9 @@ def grid_signal_experiment(data: OperatorData) -> dict[str, Any]:
     return SignalResult(
         signal=f"real images ({what}; reconstruction on the whole grid)",
         count=int(x.shape[0]),
-        out_of_band=float(np.sum((x - lowpassed) ** 2) / max(np.sum(x**2), 1e-300)),
-        reconstruction_plain=float(np.linalg.norm(apply(ups, y_plain) - x) / norm),
-        reconstruction_operator=float(np.linalg.norm(lowpassed - x) / norm),
+        out_of_band=_relative(float(np.sum((x - lowpassed) ** 2)), norm**2),
+        reconstruction_plain=_relative(float(np.linalg.norm(apply(ups, y_plain) - x)), norm),
+        reconstruction_operator=_relative(float(np.linalg.norm(lowpassed - x)), norm),
         aliasing_plain=_aliasing(y_plain, x, spec),
         aliasing_operator=_aliasing(y_op, x, spec),
     )

@@ -46,14 +46,18 @@ import numpy as np
 
 from gscli import __version__
 from gscli.checks import Check, failed, fft_lowpass_downsample, maxabs
-from gscli.errors import FormatError
+from gscli._memory import available_memory
+from gscli.errors import FormatError, SizeError
 from gscli.fileformat import OperatorData, read_operator
-from gscli.scale._resample import band_limit, resample_matrix
+from gscli.scale._resample import band_limit
 from gscli.specs import GridOperatorSpec
 
 __all__ = [
     "GRID_TOLERANCES",
     "CONSTRUCTION",
+    "grid_matrix",
+    "cosine_sum_rows",
+    "estimate_grid_memory",
     "GridOperator",
     "GridBuildResult",
     "nyquist_projector",
@@ -64,10 +68,13 @@ __all__ = [
     "build_grid_operator",
     "grid_arrays",
     "file_status",
+    "check_memory",
 ]
 
-#: How the arrays are computed: the closed form of docs/scale.md, per axis.
-CONSTRUCTION = "closed-form/1"
+#: How the arrays are computed: the closed form of docs/scale.md, per axis, evaluated as the
+#: Dirichlet kernel with the phase reduced exactly in integers (:func:`grid_matrix`, O(N^2) memory).
+#: ``closed-form/1`` summed the cosines over an (h, M, N) array (O(N^3) memory, different last bits).
+CONSTRUCTION = "closed-form/2"
 
 #: Tolerances of the grid checks (float64 unless named float32). Errors are the largest absolute
 #: entry of a difference (``resample_*``: divided by the largest entry of the reference).
@@ -109,6 +116,72 @@ _DETAILS = {
 
 
 # --------------------------------------------------------------------------------------------------
+# The closed form, in O(N^2) memory.
+
+
+def _sin_pi(t: np.ndarray, q: int) -> np.ndarray:
+    """sin(pi t / q) for integer arrays ``t``: the argument is reduced exactly in integers to
+    [0, q/2] (sin(pi + a) = -sin a, sin(pi - a) = sin a), so each value is accurate to a few ulp."""
+    t = np.mod(t, 2 * q)
+    sign = np.where(t >= q, -1.0, 1.0)
+    t = np.where(t >= q, t - q, t)
+    t = np.where(2 * t > q, q - t, t)
+    return sign * np.sin(np.pi * (t / q))
+
+
+def grid_matrix(n: int, m: int) -> np.ndarray:
+    """The real (m, n) resampling matrix of docs/scale.md in O(nm) memory and time.
+
+    For m <= n, D[i, j] = (1/n) sum_{|k| <= h} e^{2 pi i k theta} with theta = i/m - j/n and
+    h = floor((m-1)/2): the Dirichlet kernel sin((2h+1) pi theta) / sin(pi theta) / n, and
+    (2h+1)/n where theta is an integer. theta = (i n - j m) / (m n) is a ratio of integers, so both
+    sines are reduced exactly (:func:`_sin_pi`). For m > n, U = (m/n) D_{m->n}^T. Equal to
+    :func:`gscli.scale.resample_matrix` (which sums the cosines over an (h, m, n) array) within
+    rounding, and closer to the FFT.
+
+    >>> bool(np.allclose(grid_matrix(6, 3) @ np.ones(6), 1.0))
+    True
+    """
+    n, m = int(n), int(m)
+    if n < 1 or m < 1:
+        raise ValueError(f"sizes must be positive, got {n} and {m}")
+    if m > n:
+        return (m / n) * grid_matrix(m, n).T
+    h, q = band_limit(m), m * n
+    r = np.arange(m, dtype=np.int64)[:, None] * n - np.arange(n, dtype=np.int64)[None, :] * m
+    whole = np.mod(r, q) == 0
+    kernel = _sin_pi((2 * h + 1) * r, q)
+    kernel /= np.where(whole, 1.0, _sin_pi(r, q))
+    kernel[whole] = 2 * h + 1
+    return kernel / n
+
+
+def cosine_sum_rows(n: int, m: int, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of D_{n->m} (m <= n) as the cosine sum (1/n)[1 + 2 sum_{k=1}^h cos 2 pi k theta],
+    each cosine's phase k (i n - j m) reduced exactly in integers: the reference of the
+    ``closed_form`` check, independent of the Dirichlet form :func:`grid_matrix` (len(rows) x n memory)."""
+    h, q = band_limit(m), m * n
+    r = np.asarray(rows, dtype=np.int64)[:, None] * n - np.arange(n, dtype=np.int64)[None, :] * m
+    total = np.zeros(r.shape)
+    for k in range(1, h + 1):
+        t = np.mod(k * r, q)
+        total += np.cos(2.0 * np.pi * (t / q))
+    return (1.0 + 2.0 * total) / n
+
+
+#: The ``closed_form`` check sums the cosines on every row up to this many terms h*M*N, on
+#: :data:`CLOSED_FORM_ROWS` rows spread over D above (the sum costs h*M*N cosines).
+CLOSED_FORM_FULL = 2**25
+CLOSED_FORM_ROWS = 24
+
+
+def _closed_form_rows(n: int, m: int) -> np.ndarray:
+    if band_limit(m) * m * n <= CLOSED_FORM_FULL:
+        return np.arange(m)
+    return np.unique(np.linspace(0, m - 1, CLOSED_FORM_ROWS).round().astype(np.int64))
+
+
+# --------------------------------------------------------------------------------------------------
 # References, computed independently of the closed form.
 
 
@@ -127,22 +200,35 @@ def fft_truncation(n: int, m: int, frequencies: np.ndarray) -> np.ndarray:
     For the odd band {−h..h} it is real and equals :func:`gscli.scale.resample_matrix`; a band
     not closed under k → −k gives a complex operator.
     """
-    spectra = np.fft.fft(np.eye(n), axis=0) / n  # column j: forward-normalised spectrum of e_j
-    kept = np.zeros((m, n), dtype=np.complex128)
-    for k in np.asarray(frequencies, dtype=np.int64):
-        kept[int(k) % m] += spectra[int(k) % n]
-    return np.fft.ifft(kept, axis=0) * m
+    frequencies = np.asarray(frequencies, dtype=np.int64)
+    out = np.empty((m, n), dtype=np.complex128)
+    for start in range(0, n, _FFT_CHUNK):  # columns in blocks: memory O(N * block), not O(N^2) complex temporaries
+        stop = min(n, start + _FFT_CHUNK)
+        unit = np.zeros((n, stop - start))
+        unit[np.arange(start, stop), np.arange(stop - start)] = 1.0
+        spectra = np.fft.fft(unit, axis=0) / n  # column j: forward-normalised spectrum of e_j
+        kept = np.zeros((m, stop - start), dtype=np.complex128)
+        np.add.at(kept, frequencies % m, spectra[frequencies % n])
+        out[:, start:stop] = np.fft.ifft(kept, axis=0) * m
+    return out
+
+
+_FFT_CHUNK = 256
 
 
 def intermediate_sizes(n: int, m: int) -> list[int]:
-    """Sizes L with m <= L <= n used for the semigroup check: an odd and an even one near the middle (or all, if few)."""
+    """Sizes L with m <= L <= n used for the semigroup check: every one when there are at most six;
+    else both neighbours of the ends (m+1, n-1), an odd and an even one in the middle, and the
+    smallest L > m that does not divide n and the largest proper divisor of n above m, if any."""
     sizes = list(range(m, n + 1))
-    if len(sizes) <= 2:
+    if len(sizes) <= 6:
         return sizes
     middle = (n + m) // 2
-    chosen = {middle}
-    neighbour = middle + 1 if middle + 1 <= n else middle - 1
-    chosen.add(neighbour)
+    chosen = {m + 1, n - 1, middle, middle + 1}
+    chosen.add(next(size for size in range(m + 1, n) if n % size))  # n - 1 never divides n > 2
+    divisors = [size for size in range(m + 1, n) if n % size == 0]
+    if divisors:
+        chosen.add(divisors[-1])
     return sorted(chosen)
 
 
@@ -167,20 +253,21 @@ def check_axis(n: int, m: int, d: np.ndarray, u: np.ndarray, projector: np.ndarr
     band_error = float(np.count_nonzero(np.sort(frequencies) != ideal)) if frequencies.shape == ideal.shape else float(
         abs(len(frequencies) - len(ideal)) + np.count_nonzero(~np.isin(frequencies, ideal)))
     truncation = fft_truncation(n, m, frequencies)
+    rows = _closed_form_rows(n, m)
     p = u @ d
     errors = {
         "band": band_error,
         "realness": maxabs(truncation.imag),
         "fft_reference": maxabs(d - truncation.real),
-        "closed_form": maxabs(d - resample_matrix(n, m)),
+        "closed_form": maxabs(d[rows] - cosine_sum_rows(n, m, rows)),
         "upsample_adjoint": maxabs(u - (n / m) * d.T),
         "projector_stored": maxabs(projector - p),
         "projector_symmetric": maxabs(p - p.T),
         "projector_idempotent": maxabs(p @ p - p),
         "projector_trace": abs(float(np.trace(p)) - (2 * h + 1)),
         "downsample_upsample": maxabs(d @ u - (np.eye(m) - nyquist_projector(m))),
-        "semigroup": max(max(maxabs(resample_matrix(size, m) @ resample_matrix(n, size) - d),
-                             maxabs(resample_matrix(size, n) @ resample_matrix(m, size) - u))
+        "semigroup": max(max(maxabs(grid_matrix(size, m) @ grid_matrix(n, size) - d),
+                             maxabs(grid_matrix(size, n) @ grid_matrix(m, size) - u))
                          for size in intermediate_sizes(n, m)),
     }
     if n % m == 0:
@@ -304,8 +391,8 @@ def grid_arrays(spec: GridOperatorSpec) -> dict[str, np.ndarray]:
     """The datasets of a grid-operator file, from the closed form (float64)."""
     arrays: dict[str, np.ndarray] = {}
     for axis, (n, m) in enumerate(spec.axes):
-        d = resample_matrix(n, m)
-        u = resample_matrix(m, n)
+        d = grid_matrix(n, m)
+        u = (n / m) * d.T
         h = band_limit(m)
         arrays[f"axis{axis}/downsample"] = d
         arrays[f"axis{axis}/upsample"] = u
@@ -364,3 +451,33 @@ def file_status(path: Path, spec: GridOperatorSpec, key: Any = None) -> tuple[Op
     if data.attrs.get("construction") != CONSTRUCTION:
         return None, f"{path} was made by {data.attrs.get('construction')!r}, not {CONSTRUCTION!r}"
     return data, ""
+
+
+def estimate_grid_memory(spec: GridOperatorSpec | str) -> int:
+    """Bytes a build of a grid operator needs at its peak (an upper estimate), like
+    :func:`gscli.build.estimate_build_memory` for groups.
+
+    Per axis the file holds D, U and P, 8 (N^2 + 2 N M) bytes; they are held while the file written
+    is read back whole and parsed for verification (three copies). The checks of the largest axis
+    hold at most 8 more dense N x N float64 matrices at once (U D, its square, the FFT reference, the
+    semigroup's products, the Dirichlet form's integer phases), and the ``resample_float64``
+    check about 12 copies of its (2, 3, *fine) float64 batch (numpy, torch, spectra). Plus the
+    interpreter and libraries (512 MiB).
+    """
+    spec = GridOperatorSpec.parse(spec) if isinstance(spec, str) else spec
+    stored = sum(8 * (n * n + 2 * n * m) for n, m in spec.axes)
+    largest = max(n for n, _ in spec.axes)
+    batch = 2 * 3 * 8 * int(np.prod(spec.fine.shape, dtype=object))
+    return int(3 * stored + 8 * 8 * largest**2 + 12 * batch + 512 * 2**20)
+
+
+def check_memory(spec: GridOperatorSpec) -> None:
+    """Refuse (:class:`SizeError`) a grid build that cannot fit in the memory available, before anything is allocated."""
+    need = estimate_grid_memory(spec)
+    free = available_memory()
+    if free is not None and need > free:
+        raise SizeError(
+            f"building {spec} needs about {need / 2**30:.1f} GiB of memory (dense per-axis float64 matrices "
+            f"up to {max(n for n, _ in spec.axes)}x{max(n for n, _ in spec.axes)} and their checks), and only "
+            f"{free / 2**30:.1f} GiB is available; free memory or build a smaller grid"
+        )
