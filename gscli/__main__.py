@@ -9,7 +9,7 @@ _CLI_MODULES = {"click": "click>=8.1", "rich": "rich>=13"}
 
 
 def main() -> None:
-    """Run the command line; without click or rich (an incomplete install), name the missing one and exit with status 1."""
+    """Run the command line; without click or rich (an incomplete install), name the missing one and exit 1."""
     try:
         from gscli.cli import main as cli
     except ModuleNotFoundError as exc:

@@ -269,7 +269,8 @@ def test_command_line_works_without_any_extra(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "gscli"
     runs = [lambda *args: run_blocked("gscli", OPTIONAL, tmp_path, *args, module=True)]
     if os.environ.get("GSCLI_WHEEL_VENV") == "1" and script.exists():  # the real console script, really without extras
-        runs.append(lambda *args: subprocess.run([str(script), *args], capture_output=True, text=True, cwd=tmp_path, timeout=300))
+        runs.append(lambda *args: subprocess.run([str(script), *args], capture_output=True, text=True, cwd=tmp_path,
+                                                 timeout=300))
     for run in runs:
         r = run("--version")
         assert (r.returncode, r.stdout, r.stderr) == (0, f"gscli, version {gscli.__version__}\n", "")

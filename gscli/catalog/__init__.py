@@ -172,7 +172,7 @@ def differences(a, b) -> list[str]:
 
 
 def _difference(x, y, tolerance: tuple[float, bool]) -> str:
-    """``""`` if ``x`` and ``y`` (one dtype and shape) agree: exactly, or within ``tolerance`` if floats; else why not."""
+    """``""`` if ``x`` and ``y`` (one dtype and shape) agree (exactly; floats within ``tolerance``), else why not."""
     import numpy as np
 
     x, y = np.asarray(x), np.asarray(y)
