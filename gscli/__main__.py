@@ -1,4 +1,4 @@
-"""``gscli`` and ``python -m gscli``: the command line, or one line naming the extra it needs."""
+"""``gscli`` and ``python -m gscli``: the command line, or one line naming what an incomplete install lacks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import signal
 import sys
 from typing import NoReturn
 
-_CLI_MODULES = ("click", "rich")
+#: The command line's base dependencies (pyproject.toml), as pip installs them.
+_CLI_MODULES = {"click": "click>=8.1", "rich": "rich>=13"}
 
 #: Exit status after Ctrl-C (128 + SIGINT), as in :data:`gscli.cli.EXIT_INTERRUPTED`.
 _EXIT_INTERRUPTED = 130
@@ -46,7 +47,7 @@ def _quiet_interrupts(hook):
 
 
 def main() -> None:
-    """Run the command line; without click or rich, say which extra to install and exit with status 1.
+    """Run the command line; without click or rich (an incomplete install), name the missing one and exit 1.
 
     Ctrl-C at any moment, the start-up included, exits 130 with one line (and ``--json``'s error
     document), never a traceback: SIGINT is watched (:mod:`gscli._signals`) from the first line on.
@@ -76,8 +77,8 @@ def _run() -> None:
                 missing = (exc.name or "").split(".")[0]
                 if missing not in _CLI_MODULES:
                     raise
-                sys.stderr.write(f"Error: the gscli command line needs {missing}, which is not installed; "
-                                 "install it with: pip install 'gscli[cli]'\n")
+                sys.stderr.write(f"Error: the gscli command line needs {missing}, a dependency of gscli that is not "
+                                 f"installed; install it with: pip install '{_CLI_MODULES[missing]}'\n")
                 raise SystemExit(1) from None
             if interrupt_requested():  # raised where Python discarded it (an import's __del__, say)
                 raise KeyboardInterrupt

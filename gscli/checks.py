@@ -155,7 +155,7 @@ def check_operator(
         The subgroup's elements as indices into G, in the subgroup's order.
     group_cayley, subgroup_cayley : ndarray of int
         Cayley tables of G (n, n) and H (m, m); they define lambda_G and lambda_H.
-    laplacian : ndarray or scipy sparse matrix, optional
+    laplacian : ndarray, scipy sparse matrix or :class:`gscli.solver.CayleyLaplacian`, optional
         G's Cayley-graph Laplacian (symmetric), for the grading check.
     cyclic : bool
         G is C_N and H = C_M (nodes 0, R, 2R, ...): compare D with the FFT low-pass reference.

@@ -7,10 +7,14 @@ format), in an environment with escnn (``bash scripts/setup.sh`` makes one)::
     .venv/bin/python scripts/regenerate_catalog.py           # rewrite the files that changed
     .venv/bin/python scripts/regenerate_catalog.py --check   # only report; exit 1 if any is out of date
 
-Every entry is built afresh with this checkout's code, exactly as ``gscli build`` does (with one
-BLAS thread, so that the bits do not depend on the machine's core count), into a temporary folder. A shipped file is replaced (atomically) only when its arrays or attributes
-differ, producer versions aside, so an unchanged operator keeps its bytes; shipped files that the
-catalog no longer lists are removed. ``tests/test_catalog.py`` fails until this has been run.
+Every entry is built afresh with this checkout's code, exactly as ``gscli build`` does, into a
+temporary folder, and compared with the shipped file by :func:`gscli.catalog.differences`: every
+discrete result (subgroup nodes, tables, band dimensions and kept counts, names, selection, the
+attributes that are not floats) exactly, every float to DESIGN §4's limits. BLAS and LAPACK pick their
+kernels per CPU and change the last bits of the floats, so the check holds on any machine
+(``OPENBLAS_CORETYPE=Haswell``, ``Sandybridge``, ...) and a file differing by rounding alone keeps its
+bytes. A shipped file is replaced (atomically) only when it differs beyond rounding; shipped files
+that the catalog no longer lists are removed. ``tests/test_catalog.py`` fails until this has been run.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's gscli, whatever is installed
-# One BLAS thread: a multi-threaded LAPACK sums in another order and changes the last bits, and the
-# shipped files must be reproducible bit for bit (tests/test_catalog.py builds them the same way).
+# One BLAS thread, so that a rebuild on one machine writes the same bits whatever its core count (the
+# comparison with the shipped files allows for rounding anyway: another CPU's kernels change the bits).
 os.environ.update(SINGLE_THREADED := {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 from gscli.build import build_catalog  # noqa: E402

@@ -33,7 +33,10 @@ from gscli.specs import GridOperatorSpec
 
 pytestmark = pytest.mark.wheel
 
-OPTIONAL = ("escnn", "scipy", "click", "rich", "matplotlib", "sklearn", "mlxtend", "lie_learn")
+#: Modules of the extras (not installed by ``pip install gscli``).
+OPTIONAL = ("escnn", "scipy", "matplotlib", "sklearn", "mlxtend", "lie_learn")
+#: The command line's base dependencies: installed with gscli, but never imported by the runtime.
+CLI_BASE = ("click", "rich")
 CLI_HINT = "install it with: pip install 'gscli[cli]'"
 BUILD_HINT = "pip install 'gscli[build]'"
 
@@ -81,16 +84,18 @@ def group_perm(cayley: np.ndarray, g: int) -> np.ndarray:
 
 def test_this_is_the_environment_ci_says_it_is() -> None:
     """Where the tests run decides what they prove, so check it: in CI's wheel venv, gscli from
-    site-packages (not the checkout), numpy 2 and no optional module (GSCLI_WHEEL_VENV=1) or only the
-    cli extra's (GSCLI_WHEEL_VENV=cli); anywhere else, every extra, so that no test skips for one."""
+    site-packages (not the checkout), numpy 2, click and rich (base dependencies) and no optional
+    module (GSCLI_WHEEL_VENV=1) or only the cli extra's (GSCLI_WHEEL_VENV=cli); anywhere else, every
+    extra, so that no test skips for one."""
     kind = os.environ.get("GSCLI_WHEEL_VENV")
     installed = [m for m in OPTIONAL if importlib.util.find_spec(m) is not None]
+    assert all(importlib.util.find_spec(m) is not None for m in CLI_BASE)
     if kind is None:
         assert installed == list(OPTIONAL), "the suite needs every extra: pip install -e '.[cli,build,data,test]'"
         return
     assert "site-packages" in Path(gscli.__file__).parts
     assert int(np.__version__.split(".")[0]) >= 2
-    assert installed == {"1": [], "cli": ["scipy", "click", "rich", "matplotlib"]}[kind]
+    assert installed == {"1": [], "cli": ["scipy", "matplotlib"]}[kind]
 
 
 def test_version_is_one_value_everywhere(tmp_path: Path) -> None:
@@ -121,11 +126,11 @@ for spec in gscli.catalog.shipped_specs():
     layer.upsample(y, getattr(out, "coset", None))
 print(sorted(set(_BLOCKED.tried) | {m for m in sys.modules if m.split(".")[0] in _BLOCKED.names}))
 """
-    r = run_blocked(code, OPTIONAL, tmp_path)
+    r = run_blocked(code, OPTIONAL + CLI_BASE, tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
     # The same probe sees an import: the command line tries click at once.
-    control = run_blocked("import sys\ntry:\n    import gscli.cli\nexcept ImportError:\n    pass\nprint(_BLOCKED.tried)", OPTIONAL, tmp_path)
+    control = run_blocked("import sys\ntry:\n    import gscli.cli\nexcept ImportError:\n    pass\nprint(_BLOCKED.tried)", OPTIONAL + CLI_BASE, tmp_path)
     assert "click" in control.stdout
 
 
@@ -256,17 +261,41 @@ def test_nothing_writes_into_the_shipped_catalog() -> None:
 # -- missing extras: one line naming the extra ------------------------------------------------
 
 
-def test_command_line_without_click_names_the_cli_extra(tmp_path: Path) -> None:
-    for blocked, missing in ((("click",), "click"), (("rich",), "rich")):
-        if missing == "rich" and importlib.util.find_spec("click") is None:
-            continue  # without click, click is what is missing first
+def test_command_line_works_without_any_extra(tmp_path: Path) -> None:
+    """A plain ``pip install gscli`` is a command line: --version, inspect and eval of a shipped operator
+    work with no extra; eval recomputes every guarantee (its Laplacian needs no scipy) and says in one
+    note per skipped part which extra would add it."""
+    shipped = str(catalog.shipped_path("D12-D6"))
+    script = Path(sys.executable).parent / "gscli"
+    runs = [lambda *args: run_blocked("gscli", OPTIONAL, tmp_path, *args, module=True)]
+    if os.environ.get("GSCLI_WHEEL_VENV") == "1" and script.exists():  # the real console script, really without extras
+        runs.append(lambda *args: subprocess.run([str(script), *args], capture_output=True, text=True, cwd=tmp_path,
+                                                 timeout=300))
+    for run in runs:
+        r = run("--version")
+        assert (r.returncode, r.stdout, r.stderr) == (0, f"gscli, version {gscli.__version__}\n", "")
+        r = run("inspect", shipped, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["operator"] == "D12>D6"
+        r = run("eval", shipped, "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        report = json.loads(r.stdout)["files"][0]
+        names = {c["name"] for c in report["checks"] if c["passed"]}
+        assert report["passed"] and len(names) == len(report["checks"])
+        assert {"laplacian_grading", "aliasing_cost", "band_table", "downsample_equivariance", "float32_downsample"} <= names
+        assert [s["signal"] for s in report["signals"]][-1] == "white noise"
+        skipped = [note for note in report["notes"] if "skipped" in note]
+        assert skipped and all("\n" not in note and "pip install 'gscli[" in note for note in skipped)
+        r = run("eval", shipped)  # the table, not only JSON
+        assert r.returncode == 0 and "laplacian_grading" in r.stdout and "FAILED" not in r.stdout, r.stderr
+
+
+def test_incomplete_install_without_click_or_rich_names_what_is_missing(tmp_path: Path) -> None:
+    for blocked, requirement in ((("click",), "click>=8.1"), (("rich",), "rich>=13")):
         r = run_blocked("gscli", blocked, tmp_path, "--version", module=True)
         assert r.returncode == 1 and r.stdout == ""
-        assert r.stderr == f"Error: the gscli command line needs {missing}, which is not installed; {CLI_HINT}\n"
-    script = Path(sys.executable).parent / "gscli"
-    if importlib.util.find_spec("click") is None and script.exists():  # the real console script, really without click
-        r = subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=tmp_path)
-        assert (r.returncode, r.stderr) == (1, f"Error: the gscli command line needs click, which is not installed; {CLI_HINT}\n")
+        assert r.stderr == (f"Error: the gscli command line needs {blocked[0]}, a dependency of gscli that is not "
+                            f"installed; install it with: pip install '{requirement}'\n")
 
 
 def test_building_without_escnn_names_the_build_extra(tmp_path: Path) -> None:
@@ -295,9 +324,6 @@ def test_plotting_without_matplotlib_names_the_cli_extra(tmp_path: Path) -> None
     assert not png.exists()
     r = run_blocked("gscli", ("matplotlib",), tmp_path, "inspect", shipped, "--json", module=True)
     assert r.returncode == 0 and json.loads(r.stdout)["operator"] == "C8>C4"  # inspect itself needs no matplotlib
-    r = run_blocked("gscli", ("scipy",), tmp_path, "eval", shipped, "--no-signals", "--json", module=True)
-    assert r.returncode == 1 and json.loads(r.stdout)["files"][0]["error"] == (
-        f"the sparse Laplacian (gscli build, gscli eval) needs scipy, which is not installed; {CLI_HINT}")
 
 
 def test_eval_without_matplotlib_checks_everything_and_says_what_it_skipped(tmp_path: Path) -> None:
