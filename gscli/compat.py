@@ -231,7 +231,8 @@ def operator_for(
     group, notes = _group(group_type, order)
     sub_type = group_type if sub_group_type is None else sub_group_type
     if not isinstance(sub_type, str) or sub_type not in SUBGROUP_TYPES:
-        raise SubgroupError(f"unknown sub_group_type {shorten(sub_type)}; allowed: {', '.join(map(repr, SUBGROUP_TYPES))}")
+        raise SubgroupError(f"unknown sub_group_type {shorten(sub_type)}; "
+                            f"allowed: {', '.join(map(repr, SUBGROUP_TYPES))}")
     k = subsampling_factor
     what = f"(group_type {group_type!r}, order {order!r})"
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
