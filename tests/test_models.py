@@ -440,6 +440,12 @@ def test_cli_escapes_names_from_the_config(store: Path, tmp_path: Path) -> None:
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "evil\\x1b[2J[bold]x: group C4" in result.stdout and "evil\\x1b[2J[bold]x: logits" in result.stdout
     assert "li\\x1b]8;;x\\x07ft.conv" in result.stdout
+    small = tmp_path / "small.json"  # an error message that names the model
+    small.write_text(json.dumps({"name": "evil\x1b[2J", "group": "C4", "image_size": 7,
+                                 "stages": [{"channels": 2, "kernel_size": 3}]}))
+    result = CliRunner().invoke(main, ["eval-model", str(small), "--store", str(store)])
+    assert result.exit_code == 2 and "\x1b" not in result.output
+    assert "evil\\x1b[2J: the digits are 8x8" in result.output
 
 
 def test_cli_errors(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
