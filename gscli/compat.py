@@ -4,7 +4,7 @@ Users of that code switch by changing one import::
 
     # from gsampling.layers.downsampling import SubgroupDownsample
     from gscli.compat import SubgroupDownsample
-    # from gsampling.models.model_handler import get_model
+    # from models.model_handler import get_model
     from gscli.compat import get_model
 
 Both accept the research code's keyword arguments with its names and defaults and keep its shapes
