@@ -297,7 +297,7 @@ def compare_models(args: argparse.Namespace) -> int:
             construct = time.perf_counter() - start
         with torch.no_grad(), quiet():
             logits = model(x)
-            forward = timed(lambda: model(x), args.repeat) * 1e3
+            forward = timed(lambda m=model: m(x), args.repeat) * 1e3
             parts = time_parts(parts_of(model), x, args.repeat)
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         rows[name] = {"construct_s": construct, "forward_ms": forward, "parts_ms": parts, "parameters": params,

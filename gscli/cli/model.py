@@ -9,8 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gscli.cli import main
-from gscli.cli._common import (SEED, folder_option_value, json_option, plain, print_json, stderr_console,
-                               stdout_console)
+from gscli.cli._common import SEED, folder_option_value, json_option, plain, print_json, stderr_console, stdout_console
 from gscli.errors import CheckError, shorten
 from gscli.store import STORE_ENV
 
