@@ -30,7 +30,8 @@ Usage::
 
 ``--model`` compares the two ``get_model`` instead (the research code's ``models.model_handler``
 against :func:`gscli.compat.get_model`), both called with the research README's example
-(D12, channels 32/64/128, group factors 2/1/1, spatial factors 2/1/1): the median forward time of
+(D12, channels 32/64/128, group factors 2/1/1, spatial factors 2/1/1; ``--dilation`` changes the
+research call's ``layer_kwargs``): the median forward time of
 ``(2, 3, 33, 33)`` images in eval mode without gradients, one thread, float32, and per model the
 median time of each part of its forward (every convolution with its ReLU, spatial subsampling,
 group downsampling, pooling and head), to see which part dominates. The research model's
@@ -185,6 +186,8 @@ def main() -> int:
     parser.add_argument("--model", action="store_true", help="compare the two get_model (README call) instead")
     parser.add_argument("--batch", type=int, default=2, help="--model: images per forward")
     parser.add_argument("--side", type=int, default=33, help="--model: image side")
+    parser.add_argument("--dilation", type=int, help="--model: pass layer_kwargs={'dilation': D} to the research "
+                        "get_model (its default dilates by 2, and its padding (k-1)//2 then shrinks every map)")
     args = parser.parse_args()
     reference, why = import_reference(args.reference)
     if reference is None:
@@ -266,6 +269,18 @@ def gscli_parts(model: Any) -> list[tuple[str, Any]]:
     return parts
 
 
+def map_sides(parts: list[tuple[str, Any]], x: torch.Tensor) -> dict[str, int]:
+    """The side of every step's output maps (the models differ where the research convolutions shrink them)."""
+    sides, h = {}, x
+    with torch.no_grad():
+        for name, step in parts:
+            h = step(h)
+            tensor = getattr(h, "tensor", h)
+            if tensor.dim() == 4:
+                sides[name] = int(tensor.shape[-1])
+    return sides
+
+
 def time_parts(parts: list[tuple[str, Any]], x: torch.Tensor, repeat: int) -> dict[str, float]:
     """Median milliseconds of every step, each on the output of the step before."""
     times: dict[str, list[float]] = {name: [] for name, _ in parts}
@@ -288,8 +303,10 @@ def compare_models(args: argparse.Namespace) -> int:
     store = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="gscli-vs-reference-"))
     x = torch.randn(args.batch, 3, args.side, args.side, generator=torch.Generator().manual_seed(0))
     rows = {}
+    research_call = dict(README_MODEL) if args.dilation is None else \
+        dict(README_MODEL, layer_kwargs={"dilation": args.dilation})
     for name, make, parts_of in (("gscli", lambda: get_model(**README_MODEL, store=store), gscli_parts),
-                                 ("reference", lambda: reference_get_model(**README_MODEL), reference_parts)):
+                                 ("reference", lambda: reference_get_model(**research_call), reference_parts)):
         torch.manual_seed(0)
         with quiet():
             start = time.perf_counter()
@@ -301,7 +318,7 @@ def compare_models(args: argparse.Namespace) -> int:
             parts = time_parts(parts_of(model), x, args.repeat)
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         rows[name] = {"construct_s": construct, "forward_ms": forward, "parts_ms": parts, "parameters": params,
-                      "logits": list(logits.shape)}
+                      "logits": list(logits.shape), "maps": map_sides(parts_of(model), x)}
     ratio = rows["reference"]["forward_ms"] / rows["gscli"]["forward_ms"]
     if args.json:
         print(json.dumps({"threads": 1, "dtype": "float32", "input": list(x.shape), "reference": reference_dir,
@@ -313,7 +330,9 @@ def compare_models(args: argparse.Namespace) -> int:
               f"parameters {row['parameters']}")
         total = sum(row["parts_ms"].values())
         for part, ms in row["parts_ms"].items():
-            print(f"{'':9}   {part:22} {ms:8.2f} ms  {100 * ms / total:5.1f}%")
+            side = row["maps"].get(part)
+            maps = f"  -> {side}x{side} maps" if side is not None else ""
+            print(f"{'':9}   {part:22} {ms:8.2f} ms  {100 * ms / total:5.1f}%{maps}")
     print(f"forward ratio reference / gscli: {ratio:.2f}x", flush=True)
     return 0
 
