@@ -26,6 +26,16 @@ Usage::
 
     python benchmarks/vs_reference.py --reference ~/src/Group_Sampling     # a checkout of the research code
     python benchmarks/vs_reference.py --reference DIR --json --repeat 20
+    python benchmarks/vs_reference.py --reference DIR --model     # whole models: get_model, README call
+
+``--model`` compares the two ``get_model`` instead (the research code's ``models.model_handler``
+against :func:`gscli.compat.get_model`), both called with the research README's example
+(D12, channels 32/64/128, group factors 2/1/1, spatial factors 2/1/1; ``--dilation`` changes the
+research call's ``layer_kwargs``): the median forward time of
+``(2, 3, 33, 33)`` images in eval mode without gradients, one thread, float32, and per model the
+median time of each part of its forward (every convolution with its ReLU, spatial subsampling,
+group downsampling, pooling and head), to see which part dominates. The research model's
+default ``layer_kwargs`` dilate its convolutions by 2; gscli's are undilated (same kernel sizes).
 
 Without ``--reference`` (or when DIR cannot be imported, e.g. without ``einops``) the script says
 why and exits 0. Nothing of the research code is copied: it is imported from DIR.
@@ -173,12 +183,19 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--store", help="gscli operator store (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--model", action="store_true", help="compare the two get_model (README call) instead")
+    parser.add_argument("--batch", type=int, default=2, help="--model: images per forward")
+    parser.add_argument("--side", type=int, default=33, help="--model: image side")
+    parser.add_argument("--dilation", type=int, help="--model: pass layer_kwargs={'dilation': D} to the research "
+                        "get_model (its default dilates by 2, and its padding (k-1)//2 then shrinks every map)")
     args = parser.parse_args()
     reference, why = import_reference(args.reference)
     if reference is None:
         print(f"skipped: {why}")
         return 0
     torch.set_num_threads(1)
+    if args.model:
+        return compare_models(args)
     from gscli import _escnn
     from gscli.compat import SubgroupDownsample, operator_for
     from gscli.solver import laplacian
@@ -211,6 +228,112 @@ def main() -> int:
     if args.json:
         print(json.dumps({"threads": 1, "dtype": "float32", "readme_anti_aliasing": README_AA, "cases": results},
                          indent=2))
+    return 0
+
+
+# the research README's get_model example (its optimiser settings: gscli reports them unused)
+README_MODEL = dict(input_channel=3, num_channels=[32, 64, 128], num_layers=3,
+                    dwn_group_types=[["dihedral", "dihedral"]] * 3, subsampling_factors=[2, 1, 1],
+                    spatial_subsampling_factors=[2, 1, 1], num_classes=10,
+                    antialiasing_kwargs={"iterations": 100, "smoothness_loss_weight": 0.5})
+
+
+def reference_parts(model: Any) -> list[tuple[str, Any]]:
+    """The research Gcnn's forward (its get_feature, then the linear layer), as named steps."""
+    parts: list[tuple[str, Any]] = []
+    for i in range(model.num_layers):
+        parts.append((f"stage {i} conv+relu", lambda x, i=i: torch.relu(model.conv_layers[i](x))))
+        if model.spatial_subsampling_factors[i] > 1:
+            parts.append((f"stage {i} spatial", model.spatial_sampling_layers[i]))
+        if model.sampling_layers[i] is not None:
+            parts.append((f"stage {i} group", lambda x, i=i: model.sampling_layers[i](x)[0]))
+    parts.append(("pool+head", lambda x: model.linear_layer(model.pooling(x))))
+    return parts
+
+
+def gscli_parts(model: Any) -> list[tuple[str, Any]]:
+    """gscli's GroupCNN forward, block by block (escnn modules get and return GeometricTensors)."""
+    from gscli.models import _escnn_nn
+
+    enn = _escnn_nn.enn()
+    parts: list[tuple[str, Any]] = [("lift input", lambda x: enn.GeometricTensor(x, model.input_type))]
+    for module, block, out_type in zip(model.blocks, model.block_specs, model._types):
+        name = {"conv": "conv+relu", "pool": "spatial", "group": "group"}[block.kind]
+        stage = block.name.split(".")[0].replace("layer", "stage ")
+        if block.kind == "group":
+            parts.append((f"{stage} {name}", lambda h, m=module, t=out_type: enn.GeometricTensor(m(h.tensor), t)))
+        else:
+            parts.append((f"{stage} {name}", module))
+    last = model.block_specs[-1]
+    parts.append(("pool+head", lambda h: model.head(model.pool(h.tensor, last))))
+    return parts
+
+
+def map_sides(parts: list[tuple[str, Any]], x: torch.Tensor) -> dict[str, int]:
+    """The side of every step's output maps (the models differ where the research convolutions shrink them)."""
+    sides, h = {}, x
+    with torch.no_grad():
+        for name, step in parts:
+            h = step(h)
+            tensor = getattr(h, "tensor", h)
+            if tensor.dim() == 4:
+                sides[name] = int(tensor.shape[-1])
+    return sides
+
+
+def time_parts(parts: list[tuple[str, Any]], x: torch.Tensor, repeat: int) -> dict[str, float]:
+    """Median milliseconds of every step, each on the output of the step before."""
+    times: dict[str, list[float]] = {name: [] for name, _ in parts}
+    for _ in range(repeat + 1):
+        h = x
+        for name, step in parts:
+            start = time.perf_counter()
+            h = step(h)
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t[1:]) for name, t in times.items()}
+
+
+def compare_models(args: argparse.Namespace) -> int:
+    from gscli.compat import get_model
+
+    reference_dir = str(Path(args.reference).expanduser())
+    with quiet():
+        from models.model_handler import get_model as reference_get_model  # the research repository's top level
+
+    store = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="gscli-vs-reference-"))
+    x = torch.randn(args.batch, 3, args.side, args.side, generator=torch.Generator().manual_seed(0))
+    rows = {}
+    research_call = dict(README_MODEL) if args.dilation is None else \
+        dict(README_MODEL, layer_kwargs={"dilation": args.dilation})
+    for name, make, parts_of in (("gscli", lambda: get_model(**README_MODEL, store=store), gscli_parts),
+                                 ("reference", lambda: reference_get_model(**research_call), reference_parts)):
+        torch.manual_seed(0)
+        with quiet():
+            start = time.perf_counter()
+            model = make().eval()
+            construct = time.perf_counter() - start
+        with torch.no_grad(), quiet():
+            logits = model(x)
+            forward = timed(lambda m=model: m(x), args.repeat) * 1e3
+            parts = time_parts(parts_of(model), x, args.repeat)
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        rows[name] = {"construct_s": construct, "forward_ms": forward, "parts_ms": parts, "parameters": params,
+                      "logits": list(logits.shape), "maps": map_sides(parts_of(model), x)}
+    ratio = rows["reference"]["forward_ms"] / rows["gscli"]["forward_ms"]
+    if args.json:
+        print(json.dumps({"threads": 1, "dtype": "float32", "input": list(x.shape), "reference": reference_dir,
+                          "models": rows, "forward_ratio": ratio}, indent=2))
+        return 0
+    print(f"get_model with the research README's call; input {tuple(x.shape)}, float32, one thread, eval, no grad")
+    for name, row in rows.items():
+        print(f"{name:9} construct {row['construct_s']:7.1f} s  forward {row['forward_ms']:8.1f} ms  "
+              f"parameters {row['parameters']}")
+        total = sum(row["parts_ms"].values())
+        for part, ms in row["parts_ms"].items():
+            side = row["maps"].get(part)
+            maps = f"  -> {side}x{side} maps" if side is not None else ""
+            print(f"{'':9}   {part:22} {ms:8.2f} ms  {100 * ms / total:5.1f}%{maps}")
+    print(f"forward ratio reference / gscli: {ratio:.2f}x", flush=True)
     return 0
 
 

@@ -286,3 +286,190 @@ def test_readme_model_example_runs_unchanged() -> None:
     assert [str(layer.spec) for layer in model.downsampling_layers()] == ["D12>D6"]
     with torch.no_grad():
         assert model(torch.randn(2, 3, 33, 33)).shape == (2, 10)
+
+
+# -- the research code's users: its default calls, attributes and element formats ------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(num_layers=0), r"^num_layers = 0 must be an integer >= 1 \(the number of stages\)$"),
+    (dict(num_layers="2"), r"^num_layers = str '2' must be an integer >= 1"),
+    (dict(subsampling_factors=["2", 1]),
+     r"^subsampling_factors\[0\] = str '2' must be a positive integer \(subsampling_factors = \['2', 1\]\)$"),
+    (dict(subsampling_factors=2), r"^subsampling_factors = int 2 must be a list of 2 positive integers, one per stage"),
+    (dict(num_channels=[8, 0]), r"^num_channels\[1\] = 0 must be a positive integer"),
+    (dict(num_channels=[8, 2.5]), r"^num_channels\[1\] = float 2.5 must be a positive integer"),
+    (dict(num_channels="32"), r"^num_channels = str '32' must be a list of 2 positive integers"),
+    (dict(spatial_subsampling_factors=[1, None]), r"^spatial_subsampling_factors\[1\] = NoneType None must be a"),
+    (dict(kernel_sizes=[4, 3]), r"^kernel_sizes\[0\] = 4 must be odd"),
+    (dict(dwn_group_types=["dihedral", "dihedral"]),
+     r"^dwn_group_types\[0\] = 'dihedral' must be \[group_type, sub_group_type\], two strings among 'cycle'"),
+    (dict(dwn_group_types=[["dihedral"], ["dihedral", "dihedral"]]), r"^dwn_group_types\[0\] = \['dihedral'\] must be"),
+    (dict(dwn_group_types=[["dihedral", "dihedral"]]), r"^dwn_group_types has 1 entries, but num_layers is 2$"),
+    (dict(input_channel=0), r"^input_channel = 0 must be an integer >= 1$"),
+    (dict(num_classes=1), r"^num_classes = 1 must be an integer >= 2$"),
+    (dict(init_group_order=10**9), r"^order 1000000000 for group_type 'dihedral' is too large"),
+])
+def test_get_model_argument_errors_name_the_argument_and_what_is_allowed(kwargs: dict, message: str) -> None:
+    """Wrong values, types and lengths are one-line ValueErrors naming the argument (not IndexError/TypeError)."""
+    arguments = {"input_channel": 1, **kwargs}
+    with pytest.raises(SubgroupError, match=message) as info:
+        get_model(**arguments)
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_get_model_takes_numpy_integers_as_the_research_code_does() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_model(np.int64(1), num_channels=[np.int64(1)], num_layers=np.int64(1), kernel_sizes=[3],
+                          init_group_order=np.int32(2))
+    assert str(model.config.group) == "D2" and model.config.stages[0].channels == 1
+
+
+def _smallest_side(kernels: list[int], strides: list[int]) -> int:
+    """Brute force: the least odd side that gscli's configuration rules accept for these stages."""
+    side = 3
+    while True:
+        s, ok = side, True
+        for kernel, stride in zip(kernels, strides):
+            if kernel > s or (s - 1) % stride:
+                ok = False
+                break
+            s = (s - 1) // stride + 1
+        if ok:
+            return side
+        side += 2
+
+
+@pytest.mark.parametrize(("kernels", "strides"), [([7, 7], [1, 1]), ([7, 7, 7], [2, 1, 1]), ([3], [1]),
+                                                  ([1, 1], [1, 1]), ([3, 5, 7], [2, 2, 1]), ([5, 9], [3, 1]),
+                                                  ([3, 3, 3], [1, 1, 4]), ([11, 3], [2, 3])])
+def test_internal_side_is_the_least_side_the_configuration_accepts(kernels: list[int], strides: list[int]) -> None:
+    from gscli.compat import _internal_side
+
+    assert _internal_side(kernels, strides) == _smallest_side(kernels, strides)
+
+
+def test_the_research_default_model_call_builds_and_takes_any_side() -> None:
+    """The research code's test: get_model(input_channel=3, num_channels=[...]) with every other default.
+
+    Default spatial factors 1 and kernel size 7 gave the internal side 8 (even), refused by the
+    configuration although the user never gave a size. Fewer channels than the research test (speed);
+    the defaults that chose the side are the same.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_model(input_channel=3, num_channels=[1, 2])
+    model.eval()
+    with torch.no_grad():
+        for side in (32, 33, 8):
+            x = torch.randn(1, 3, side, side)
+            assert model(x).shape == (1, 10)
+            assert model.get_feature(x).shape == (1, 2)
+
+
+def test_get_model_default_group_is_d12_with_dihedral_stages() -> None:
+    """The research defaults: dwn_group_types dihedral -> dihedral, init_group_order 12, so G = D12 (24 elements).
+
+    Checked by what the model does, not only by its name: invariance under a flip (in D_N, not C_N)
+    and under 30-degree-rotation-sized regular fields (24 channels per field after the lifting conv).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_model(input_channel=1, num_channels=[1, 1], kernel_sizes=[3, 3])
+    assert str(model.config.group) == "D12" and str(model.final_group) == "D12"
+    assert [b.group.order for b in model.block_specs] == [24, 24]
+    model.eval()
+    x = torch.randn(2, 1, 9, 9)
+    with torch.no_grad():
+        before, after, layers = model.get_hidden_feature(x)
+        y, y_flip = model(x), model(torch.flip(x, dims=(3,)))
+    assert before[0].shape == (2, 24, 9, 9) and layers == [None, None]
+    assert torch.allclose(y, y_flip, atol=1e-5)
+
+
+def test_get_feature_and_get_hidden_feature_follow_the_research_semantics() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_model(input_channel=1, num_channels=[2, 3], num_layers=2,
+                          dwn_group_types=[["dihedral", "dihedral"], ["dihedral", "cycle"]], init_group_order=4,
+                          subsampling_factors=[2, 1], spatial_subsampling_factors=[2, 1], kernel_sizes=[3, 3],
+                          num_classes=5)
+    model.eval()
+    x = torch.randn(3, 1, 13, 13, requires_grad=True)
+    before, after, layers = model.get_hidden_feature(x)
+    assert len(before) == len(after) == len(layers) == 2
+    assert before[0].shape == (3, 2 * 8, 7, 7) and after[0].shape == (3, 2 * 4, 7, 7)  # D4 (8) -> D2 (4), stride 2
+    assert before[1].shape == after[1].shape == (3, 3 * 4, 7, 7) and layers[1] is None
+    assert not any(t.requires_grad for t in before + after)  # detached copies, as the research code's
+    assert torch.equal(after[1], before[1])
+    with torch.no_grad():
+        assert torch.equal(layers[0](before[0]), after[0])  # after = the stage's group downsampling of before
+        feature = model.get_feature(x)
+        # the research pooling, computed here: max over the last group (D2, 4 elements), then mean over space
+        pooled = after[1].reshape(3, 3, 4, -1).amax(dim=2).mean(dim=2)
+        assert torch.allclose(feature, pooled, atol=1e-6) and feature.shape == (3, 3)
+        assert torch.allclose(model(x), model.head(feature), atol=1e-6)  # forward = head(get_feature)
+    assert model.get_feature(x).requires_grad  # get_feature is differentiable (it is forward without the head)
+
+
+def test_layers_and_models_report_their_device() -> None:
+    layer = SubgroupDownsample(group_type="cycle", order=4, subsampling_factor=2)
+    assert layer.device == torch.device("cpu")
+    assert layer.to("meta").device.type == "meta"  # follows .to(), as the tensors do
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = get_model(input_channel=1, num_channels=[1], num_layers=1, kernel_sizes=[3], init_group_order=2)
+    assert model.device == torch.device("cpu") and "image_size=any" in repr(model)
+    x = torch.randn(1, 1, 5, 5, device=model.device)
+    assert model(x).shape == (1, 10)
+
+
+def test_too_large_orders_say_so() -> None:
+    with pytest.raises(SubgroupError, match=r"^order 1000000000 for group_type 'cycle' is too large: C_1000000000 "
+                                            r"has 1000000000 elements and gscli builds groups of at most 4096; "
+                                            r"allowed: order 1 to 4096 for 'cycle'$"):
+        SubgroupDownsample(group_type="cycle", order=10**9, subsampling_factor=2)
+    with pytest.raises(SubgroupError, match=r"allowed: order 1 to 2048 for 'dihedral'$"):
+        SubgroupDownsample(group_type="dihedral", order=2049)
+    assert operator_for("dihedral", 2048, "dihedral", 1).operator.group.order == 4096  # the largest allowed
+
+
+@pytest.mark.parametrize(("group_type", "order", "sub_group_type", "k"), [
+    ("dihedral", 12, "dihedral", 2), ("dihedral", 12, "dihedral", 3), ("dihedral", 8, "dihedral", 4),
+    ("dihedral", 12, "cycle", 2), ("dihedral", 12, "cycle", 4), ("dihedral", 6, "cycle", 6), ("cycle", 8, "cycle", 2),
+])
+def test_sub_order_is_the_research_codes(group_type: str, order: int, sub_group_type: str, k: int) -> None:
+    """sub_order as the research code computes it (its layer and its layer tests): the next layer's ``order``."""
+    research = order // k if group_type == sub_group_type else order // max(k // 2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompatWarning)  # another copy of H than the research code's: not checked here
+        layer = SubgroupDownsample(group_type=group_type, order=order, sub_group_type=sub_group_type,
+                                   subsampling_factor=k)
+    assert layer.sub_order == research
+    # and it is what the next layer needs: the same group H again
+    following = SubgroupDownsample(group_type=sub_group_type, order=layer.sub_order)
+    assert following.operator.group == GroupSpec.parse(str(layer.operator.subgroup))
+
+
+@pytest.mark.parametrize(("order", "k"), [(4, 2), (6, 4), (6, 2)])
+def test_canonicalization_element_is_the_research_codes_flip_rotation_pair(order: int, k: int) -> None:
+    """(f, k) = (flip, rotation), read back by escnn as the element that was divided out of the input.
+
+    Independent of gscli's own element numbering: escnn's ``element((f, k), 'int')`` and its regular
+    representation give lambda(c^-1) x = x @ rho(c) (rows are signals); the canonicalized output
+    must be the plain layer applied to that shifted input.
+    """
+    from escnn.group import dihedral_group
+
+    group = dihedral_group(order)
+    layer = SubgroupDownsample(group_type="dihedral", order=order, sub_group_type="cycle", subsampling_factor=k,
+                               cannonicalize=True, dtype=torch.float64)
+    plain_layer = SubgroupDownsample(group_type="dihedral", order=order, sub_group_type="cycle",
+                                     subsampling_factor=k, dtype=torch.float64)
+    x = torch.randn(64, 2 * order, dtype=torch.float64, generator=torch.Generator().manual_seed(order + k))
+    out, elements = layer(x)
+    assert len({tuple(e) for e in elements}) == k  # every coset occurs, so every representative is checked
+    for i, element in enumerate(elements):
+        rho = torch.as_tensor(group.regular_representation(group.element(tuple(element), "int")))
+        assert torch.allclose(out[i], plain_layer(x[i:i + 1] @ rho)[0][0], atol=1e-12), element

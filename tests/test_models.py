@@ -429,6 +429,25 @@ def test_cli_table(store: Path, tmp_path: Path) -> None:
     assert "plain: C4 > C2" in result.stdout and "b1.group" in result.stdout and "r^2 (rotation by 180 deg)" in result.stdout
 
 
+def test_cli_escapes_names_from_the_config(store: Path, tmp_path: Path) -> None:
+    """A config's name and stage names are file strings: escape sequences and markup are shown, never acted on."""
+    path = tmp_path / "p4.json"
+    stages = [{**P4["stages"][0], "name": "li\x1b]8;;x\x07ft"}, *P4["stages"][1:]]
+    path.write_text(json.dumps({**P4, "name": "evil\x1b[2J[bold]x", "stages": stages}))
+    result = CliRunner().invoke(main, ["eval-model", str(path), "--store", str(store), "--images", "2",
+                                       "--variants", "plain"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "evil\\x1b[2J[bold]x: group C4" in result.stdout and "evil\\x1b[2J[bold]x: logits" in result.stdout
+    assert "li\\x1b]8;;x\\x07ft.conv" in result.stdout
+    small = tmp_path / "small.json"  # an error message that names the model
+    small.write_text(json.dumps({"name": "evil\x1b[2J", "group": "C4", "image_size": 7,
+                                 "stages": [{"channels": 2, "kernel_size": 3}]}))
+    result = CliRunner().invoke(main, ["eval-model", str(small), "--store", str(store)])
+    assert result.exit_code == 2 and "\x1b" not in result.output
+    assert "evil\\x1b[2J: the digits are 8x8" in result.output
+
+
 def test_cli_errors(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"group": "C4", "image_size": 17, "stages": [{"name": "x", "channels": 2, "rate": 3}]}))

@@ -118,6 +118,27 @@ def test_scale_batches_one_size_per_batch_and_circular_shifts():
     assert len(seen) > 1
 
 
+def test_scale_batches_draw_the_two_axis_shifts_independently():
+    """The shift of every image, recovered from the image: rows and columns get their own offsets.
+
+    One offset for both axes (diagonal shifts only) would put every pair on a == b; independent
+    uniform offsets in -4..4 put 8 of 9 pairs off the diagonal and cover both axes' ranges.
+    """
+    images = torch.randn(48, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(48)
+    pairs = []
+    for x, y in scale_batches(images, labels, [16], 48, torch.Generator().manual_seed(3), shift=0.25):
+        for image, label in zip(x, y):
+            reference = resample(images[label][None], 16)[0]
+            found = [(a, b) for a in range(-4, 5) for b in range(-4, 5)
+                     if torch.allclose(torch.roll(reference, (a, b), (-2, -1)), image, atol=1e-6)]
+            assert len(found) == 1, found
+            pairs.append(found[0])
+    rows, cols = zip(*pairs)
+    assert sum(a != b for a, b in pairs) >= len(pairs) // 2
+    assert len(set(rows)) >= 5 and len(set(cols)) >= 5 and len(set(pairs)) >= 20
+
+
 def test_train_scale_runs_and_learns_something():
     cfg = parse_config({**SMALL, "training": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-2}})
     model = build_scale_model(cfg, seed=0)
@@ -189,6 +210,12 @@ def test_cli_json_and_plot(tmp_path: Path):
         ("exact", "float64"), ("exact", "float32"), ("pointwise", "float64"), ("pointwise", "float32")]
     exact64, _, plain64, _ = document["variants"]
     assert exact64["max"] < 1e-12 and plain64["max"] > 1e-2
+    # the ablation is a control: no verdict and no tolerance next to its large error, so it cannot read as a pass
+    for variant in document["variants"]:
+        control = variant["variant"] == "pointwise"
+        assert variant["control"] is control
+        assert (variant["ok"], variant["tolerance"]) == (None, None) if control else \
+            variant["ok"] is True and variant["tolerance"] > variant["max"]
     assert [layer["name"] for layer in exact64["layers"]][-2:] == ["readout", "logits"]
     assert set(exact64["layers"][0]["errors"]) == {"8", "12", "16", "20"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -201,6 +228,14 @@ def test_cli_table_and_options(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "small: scale model, 2 images" in result.stdout and "b.act" in result.stdout
     assert "float32" not in result.stdout.split("sizes")[1] and "pointwise" not in result.stdout
+
+
+def test_cli_escapes_the_config_name(tmp_path: Path):
+    path = _write(tmp_path, {**SMALL, "name": "evil\x1b[2J[bold]x"})
+    result = CliRunner().invoke(main, ["eval-model", str(path), "--images", "1", "--variants", "exact",
+                                       "--dtype", "float64"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "evil\\x1b[2J[bold]x: scale model" in result.stdout
 
 
 def test_cli_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -9,7 +9,7 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from gscli.cli._common import print_json, stderr_console, stdout_console
+from gscli.cli._common import plain, print_json, stderr_console, stdout_console
 from gscli.errors import CheckError, shorten
 
 
@@ -19,8 +19,8 @@ def _given(name: str) -> bool:
 
 
 def _layer_table(report) -> Table:
-    table = Table(title=f"{report.model}: max relative error ||f(D x) - D f(x)|| / ||D f(x)|| over sizes "
-                        f"{report.sizes[0]}..{report.sizes[-1]} (full band)", title_justify="left")
+    table = Table(title=plain(f"{report.model}: max relative error ||f(D x) - D f(x)|| / ||D f(x)|| over sizes "
+                              f"{report.sizes[0]}..{report.sizes[-1]} (full band)"), title_justify="left")
     table.add_column("layer", no_wrap=True)
     table.add_column("C x side", justify="right")
     for v in report.variants:
@@ -71,7 +71,7 @@ def eval_scale_model(config, weights: str, variants: str, images: int, seed: int
     dtypes = [getattr(torch, dtype)] if _given("dtype") else [torch.float64, torch.float32]
     err = stderr_console()
     report = scale_errors(config, variants=chosen, dtypes=dtypes, images=images, seed=seed, weights=weights,
-                          log=lambda line: err.print(f"[dim]{line}[/]"))
+                          log=lambda line: err.print(plain(line), style="dim"))
     if plot is not None:
         plot_scale_errors(report, plot)
     if as_json:
@@ -80,11 +80,12 @@ def eval_scale_model(config, weights: str, variants: str, images: int, seed: int
         console = stdout_console()
         if not console.is_terminal:
             console = Console(highlight=False, soft_wrap=False, width=120)
-        console.print(f"{report.model}: scale model, {report.images} images ({report.data}) at {report.max_size}x"
-                      f"{report.max_size}, {weights} weights, seed {seed}; sizes {', '.join(map(str, report.sizes))}")
+        console.print(plain(f"{report.model}: scale model, {report.images} images ({report.data}) at "
+                            f"{report.max_size}x{report.max_size}, {weights} weights, seed {seed}; sizes "
+                            f"{', '.join(map(str, report.sizes))}"))
         console.print(_layer_table(report))
         console.print(_summary_table(report))
         if plot is not None:
-            console.print(f"plot: {plot}")
+            console.print(plain(f"plot: {plot}"))
     if not report.ok:
         raise CheckError("scale equivariance fails where theory says it is exact: " + "; ".join(report.failures()))

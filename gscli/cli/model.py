@@ -13,6 +13,7 @@ from gscli.cli._common import (
     SEED,
     folder_option_value,
     json_option,
+    plain,
     plot_option,
     print_json,
     stderr_console,
@@ -53,16 +54,16 @@ def _variant_table(variant, dims: int = 2) -> Table:
         def mean_outside(values: dict[str, float], names: list[str] = outside) -> float | None:
             return sum(values[k] for k in names) / len(names) if names else None
 
-        table.add_row(layer.name, layer.group, f"{fields}x{order}x{side}^{dims}",
+        table.add_row(plain(layer.name), layer.group, f"{fields}x{order}x{side}^{dims}",
                       _fmt(layer.worst("equivariance", True)), _fmt(mean_outside(layer.equivariance)),
                       _fmt(layer.worst("invariance", True)), _fmt(mean_outside(layer.invariance)))
     return table
 
 
 def _summary_table(report) -> Table:
-    table = Table(title=f"{report.model}: logits, {report.weights} weights (H: last stage's group; "
-                        "in H: max, out: mean; test acc on rotated "
-                        f"{'tetracubes' if report.dimensions == 3 else 'digits'})", title_justify="left")
+    table = Table(title=plain(f"{report.model}: logits, {report.weights} weights (H: last stage's group; "
+                              "in H: max, out: mean; test acc on rotated "
+                              f"{'tetracubes' if report.dimensions == 3 else 'digits'})"), title_justify="left")
     columns = ["variant", "groups", "params", "acts/img", "logits in H", "logits out"]
     trained = any(v.training for v in report.variants)
     if trained:
@@ -152,7 +153,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     err = stderr_console()
     try:
         report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
-                                  dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"))
+                                  dtype=getattr(torch, dtype), log=lambda line: err.print(plain(line), style="dim"))
     except StoreError as exc:  # the store's messages name build's --out; this command's option is --store
         raise StoreError(str(exc).replace("(--out, ", "(--store, ").replace("another --out", "another --store")) from None
     if plot is not None:
@@ -168,8 +169,8 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
         transforms = ", ".join(f"{t.name} ({t.description})" for t in report.transforms)
         side = "x".join([str(report.image_size)] * report.dimensions)
         inputs = "voxel grids (tetracubes)" if report.dimensions == 3 else "digits"
-        console.print(f"{report.model}: group {report.group}, {report.images} {inputs} at {side}, {report.dtype}; "
-                      f"grid transforms: {transforms}")
+        console.print(plain(f"{report.model}: group {report.group}, {report.images} {inputs} at {side}, "
+                            f"{report.dtype}; grid transforms: {transforms}"))
         for variant in report.variants:
             console.print(_variant_table(variant, report.dimensions))
         console.print("eq.: equivariance of the block's features lifted to G; inv.: invariance of their "
@@ -177,6 +178,6 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
                       "out: mean over the others")
         console.print(_summary_table(report))
         if plot is not None:
-            console.print(f"plot: {plot}")
+            console.print(plain(f"plot: {plot}"))
     if not report.ok:
         raise CheckError("logits not invariant where theory says they are: " + "; ".join(report.failures()))

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from gscli.checks import worst
 from gscli.groups import is_signed_permutation, planar_element_name
+from gscli.inspect import printable
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
@@ -344,14 +345,14 @@ def propagate_errors(
         from gscli.models._polycubes import CLASSES, load_polycubes
 
         if config.classes != len(CLASSES):
-            raise ConfigError(f"{config.name}: voxel models are measured on the {len(CLASSES)} tetracubes; classes "
-                              f"must be {len(CLASSES)}, got {config.classes}")
+            raise ConfigError(f"{printable(config.name)}: voxel models are measured on the {len(CLASSES)} tetracubes; "
+                              f"classes must be {len(CLASSES)}, got {config.classes}")
         train_set, test_set = load_polycubes(config.image_size, test_size=settings.test_size, seed=settings.seed)
         rotated_test = test_set.images
     else:
         if config.image_size < 9:
-            raise ConfigError(f"{config.name}: the digits are 8x8 and are resized up; image_size must be >= 9, "
-                              f"got {config.image_size}")
+            raise ConfigError(f"{printable(config.name)}: the digits are 8x8 and are resized up; image_size must be "
+                              f">= 9, got {config.image_size}")
         train_set, test_set = load_dataset(settings.dataset, config.image_size, settings.test_size, settings.seed)
         rotated_test = random_rotations(test_set.images, torch.Generator().manual_seed(settings.seed + 1))
     if not 0 < images <= len(test_set):

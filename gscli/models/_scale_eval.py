@@ -71,9 +71,16 @@ class ScaleVariantErrors:
         """The exact variant must stay within the tolerance; the pointwise ablation is a control."""
         return self.variant != "exact" or self.worst <= self.tolerance
 
+    @property
+    def control(self) -> bool:
+        """Whether this variant is a control (the pointwise ablation): measured, expected not equivariant, unchecked."""
+        return self.variant != "exact"
+
     def as_dict(self) -> dict[str, Any]:
+        # a control has no verdict: "ok" and "tolerance" are null, so its error never sits next to a pass
         out = {"variant": self.variant, "dtype": self.dtype, "parameters": self.parameters, "max": self.worst,
-               "tolerance": self.tolerance, "ok": self.ok, "scale_consistency": self.consistency,
+               "control": self.control, "tolerance": None if self.control else self.tolerance,
+               "ok": None if self.control else self.ok, "scale_consistency": self.consistency,
                "layers": [layer.as_dict() for layer in self.layers]}
         if self.accuracy is not None:
             out["test_accuracy"] = self.accuracy
