@@ -60,11 +60,13 @@ def _summary_table(report) -> Table:
 
 @main.command("eval-model")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--weights", type=click.Choice(["random", "trained"]), default="random", show_default=True,
-              help="Seeded random weights, or weights trained on rotated digits (config's [training]).")
+@click.option("--weights", type=str, default="random", show_default=True, metavar="random|trained|RUN_DIR",
+              help="Seeded random weights, weights trained on rotated digits (config's [training]), or the "
+                   "weights of a gscli train run folder (refused if from another config, variant or operators, "
+                   "or damaged).")
 @click.option("--variants", default="antialiased,plain,none", show_default=True, metavar="LIST",
               help="Comma-separated group downsampling variants: antialiased, plain, none "
-                   "(scale models: exact, pointwise; default both).")
+                   "(scale models: exact, pointwise; default both; a run: its own variant).")
 @click.option("--images", type=click.IntRange(min=1), default=64, show_default=True,
               help="Number of test digits the errors are measured on.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random weights.")
@@ -105,6 +107,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     Examples:
       gscli eval-model configs/p4m-digits.toml --plot p4m.png
       gscli eval-model configs/d12-digits.json --weights trained --json
+      gscli eval-model configs/p4-mnist.toml --weights runs/p4
       gscli eval-model configs/o-polycubes.toml --images 4 --plot o.png
       gscli eval-model configs/scale-mnist.toml --plot scale.png
     """
@@ -123,7 +126,16 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
         raise click.BadParameter(f"{str(plot)!r} must end in .png", param_hint="--plot")
     if plot is not None and not plot.parent.is_dir():  # before minutes of measuring, not after
         raise click.BadParameter(f"folder {str(plot.parent)!r} for {str(plot)!r} does not exist", param_hint="--plot")
+    run = None
+    if weights not in ("random", "trained"):
+        run = Path(weights)
+        if not run.is_dir():
+            raise click.BadParameter(f"{shorten(weights)} is neither random, trained nor a run folder",
+                                     param_hint="--weights")
     parsed = load_config(config)
+    if run is not None and getattr(parsed, "kind", "gcnn") != "gcnn":
+        raise click.BadParameter("run folders hold planar G-CNNs (gscli train); scale models take random or trained",
+                                 param_hint="--weights")
     if getattr(parsed, "kind", "gcnn") == "scale":  # scale-equivariant Fourier models
         from gscli.cli._scale_model import eval_scale_model
 
@@ -133,7 +145,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
                                  param_hint="--variants")
     err = stderr_console()
     report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
-                              dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"))
+                              dtype=getattr(torch, dtype), log=lambda line: err.print(f"[dim]{line}[/]"), run=run)
     if plot is not None:
         from gscli.models._plot import plot_errors
 
