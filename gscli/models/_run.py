@@ -245,6 +245,7 @@ def load_run_model(folder: str | Path, config: Any, variant: str | None = None, 
     model = build_model(config, run.manifest["variant"], store=store, dtype=dtype or torch.float32)
     check_run(run, config, variant, model)
     state = run.weights()
+    model.train()  # checkpoints hold train-mode state dicts (escnn keeps expanded filters as buffers otherwise)
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError, GscliError) as exc:

@@ -289,6 +289,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` (a checkpoint of the same model and recipe)."""
+        self.model.train()  # escnn convolutions keep their expanded filter as a buffer until the first train()
         self.model.load_state_dict(state["model"])
         self.model.to(self.device)
         self.optimizer.load_state_dict(state["optimizer"])
