@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
         if target.exists():
             print(f"{name}: done ({target})", file=sys.stderr)
             continue
-        config = config_for(group, rate, args.epochs)
+        config = config_for(group, None if variant == "none" else rate, args.epochs)  # none: no R in it
         print(f"{name}: training {config.training.epochs} epochs", file=sys.stderr, flush=True)
         metrics = train_run(config, runs / name, variant=variant, seed=seed, device=args.device, resume=True,
                             store=args.store,
