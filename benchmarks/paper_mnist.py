@@ -66,15 +66,9 @@ def run_name(group: str, rate: int, variant: str, seed: int) -> str:
 
 
 def measure(model: Any, test: Any, flips: bool) -> dict[str, float]:
-    from gscli.models._protocol import (accuracy_no_aug, equivariance_error, exact_transforms, local_accuracy,
-                                        orbit_accuracy)
+    from gscli.models._protocol import protocol_metrics
 
-    x, y = test.images, test.labels
-    return {"acc_no_aug": accuracy_no_aug(model, x, y),
-            "acc_orbit_c24": orbit_accuracy(model, x, y),
-            "acc_orbit_exact": orbit_accuracy(model, x, y, exact_transforms(flips=True)),
-            "acc_loc": local_accuracy(model, x, y, draws=2),
-            "equivariance_error": equivariance_error(model, x, flips=flips)}
+    return protocol_metrics(model, test.images, test.labels, flips=flips, draws=2)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gscli.models._protocol import (C24_ANGLES, accuracy_no_aug, equivariance_error, exact_transforms,
-                                    local_accuracy, orbit_accuracy)
+                                    local_accuracy, orbit_accuracy, protocol_metrics)
 
 SIDE, C = 9, 4  # odd images, centre pixel (4, 4)
 
@@ -94,6 +94,13 @@ def test_a_non_invariant_model_scores_below_its_upright_accuracy() -> None:
     assert accuracy_no_aug(model, x, y) == 1.0
     assert orbit_accuracy(model, x, y) < 0.6 and orbit_accuracy(model, x, y, exact_transforms(True)) < 0.6
     assert equivariance_error(model, x, flips=False) > 0.1
+    # protocol_metrics: the same numbers, each transformed test set run once
+    for flips in (False, True):
+        together = protocol_metrics(model, x, y, flips=flips, draws=2, seed=3)
+        assert together == {"acc_no_aug": accuracy_no_aug(model, x, y), "acc_orbit_c24": orbit_accuracy(model, x, y),
+                            "acc_orbit_exact": orbit_accuracy(model, x, y, exact_transforms(True)),
+                            "acc_loc": local_accuracy(model, x, y, draws=2, seed=3),
+                            "equivariance_error": pytest.approx(equivariance_error(model, x, flips=flips), rel=1e-12)}
 
 
 def test_known_answers_of_the_pixel_right_of_centre() -> None:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from gscli.models._data import rotate
 
-__all__ = ["C24_ANGLES", "accuracy_no_aug", "equivariance_error", "exact_transforms", "local_accuracy",
+__all__ = ["C24_ANGLES", "accuracy_no_aug", "equivariance_error", "exact_transforms", "local_accuracy", "protocol_metrics",
            "orbit_accuracy", "rotate_exact"]
 
 #: Every rotation of C24, in degrees.
@@ -115,3 +115,25 @@ def equivariance_error(model: nn.Module, images: Tensor, flips: bool, batch_size
         moved = _logits(model, move(images), batch_size)
         errors.append(torch.linalg.vector_norm(moved - base, dim=1) / norms)
     return float(torch.stack(errors).mean())
+
+
+def protocol_metrics(model: nn.Module, images: Tensor, labels: Tensor, flips: bool, draws: int = 2, seed: int = 0,
+                     batch_size: int = 256) -> dict[str, float]:
+    """All metrics of the protocol at once, each transformed test set run through the model once.
+
+    Returns ``acc_no_aug``, ``acc_orbit_c24``, ``acc_orbit_exact`` (8 transforms, flips included),
+    ``acc_loc`` (``draws`` copies) and ``equivariance_error`` (rotations, and reflections if
+    ``flips``): the values of the functions above.
+    """
+    exact = {name: _logits(model, move(images), batch_size) for name, move in exact_transforms(True).items()}
+    by_angle = {a: exact[f"r{a}"] if a % 90 == 0 else _logits(model, rotate_exact(images, a), batch_size)
+                for a in C24_ANGLES}
+    base = exact["r0"]
+    norms = torch.linalg.vector_norm(base, dim=1)
+    moved = [v for k, v in exact.items() if k != "r0" and (flips or k.startswith("r"))]
+    errors = torch.stack([torch.linalg.vector_norm(v - base, dim=1) / norms for v in moved])
+    return {"acc_no_aug": _accuracy(base, labels),
+            "acc_orbit_c24": sum(_accuracy(v, labels) for v in by_angle.values()) / len(by_angle),
+            "acc_orbit_exact": sum(_accuracy(v, labels) for v in exact.values()) / len(exact),
+            "acc_loc": local_accuracy(model, images, labels, draws=draws, seed=seed, batch_size=batch_size),
+            "equivariance_error": float(errors.mean())}

@@ -205,8 +205,14 @@ def read_run(folder: str | Path) -> Run:
     needed = ("format", "config", "variant", "seed", "epochs", "operators")
     if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT or any(k not in manifest for k in needed):
         raise RunError(f"{path}: not a {RUN_FORMAT} manifest")
-    if not manifest.get("checkpoint"):
+    checkpoint = manifest.get("checkpoint")
+    if not checkpoint:
         raise RunError(f"{folder}: the run has no finished epoch yet (no checkpoint)")
+    entries = [checkpoint] + ([manifest["weights"]] if "weights" in manifest else [])
+    if not isinstance(manifest["config"], dict) or not isinstance(manifest["operators"], list) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str)
+            and "/" not in e["file"] for e in entries) or not isinstance(checkpoint.get("epoch"), int):
+        raise RunError(f"{path}: damaged manifest (config, operators, checkpoint or weights entries malformed)")
     return Run(folder, manifest)
 
 
