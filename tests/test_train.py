@@ -19,7 +19,7 @@ from gscli.models import ConfigError, parse_config
 
 pytest.importorskip("escnn", reason="models are built from escnn convolutions")
 
-from gscli.models._run import RunError, load_run_model, read_run, train_run  # noqa: E402
+from gscli.models._run import load_run_model, read_run, train_run  # noqa: E402
 
 # C4 on 9x9 digits, 97 training digits (2 steps per epoch), 1700 test digits
 TINY = {"name": "tiny", "group": "C4", "image_size": 9, "stages": [

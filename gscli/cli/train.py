@@ -59,7 +59,7 @@ def train_command(config: Path, out: Path, variant: str | None, seed: int | None
     import torch
 
     from gscli.models import load_config
-    from gscli.models._run import _device, prepare_out, train_run
+    from gscli.models._run import _device, prepare_out
 
     parsed = load_config(config)
     prepare_out(out, resume)  # bad --out before anything heavy (again, per rank, inside train_run)
