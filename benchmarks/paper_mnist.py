@@ -74,9 +74,6 @@ def measure(model: Any, test: Any, flips: bool) -> dict[str, float]:
 def run(args: argparse.Namespace) -> None:
     import torch
 
-    from gscli.models._data import load_dataset
-    from gscli.models._run import load_run_model, train_run
-
     torch.set_num_threads(args.threads)
     results, runs = Path(args.results), Path(args.runs)
     results.mkdir(parents=True, exist_ok=True)
@@ -93,29 +90,61 @@ def run(args: argparse.Namespace) -> None:
         if target.exists():
             print(f"{name}: done ({target})", file=sys.stderr)
             continue
-        config = config_for(group, None if variant == "none" else rate, args.epochs)  # none: no R in it
-        print(f"{name}: training {config.training.epochs} epochs", file=sys.stderr, flush=True)
-        metrics = train_run(config, runs / name, variant=variant, seed=seed, device=args.device, resume=True,
-                            store=args.store,
-                            on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.4f}, test acc "
-                                                     f"{s.test_accuracy:.4f}, {s.seconds:.0f} s", file=sys.stderr,
-                                                     flush=True))
-        model, trained = load_run_model(runs / name, config, variant, store=args.store)
-        model.to(args.device)
-        _, test = load_dataset(config.training.dataset, config.image_size, config.training.test_size,
-                               config.training.seed)
-        measured = measure(model, test, flips=config.group.family == "D")
-        groups = [str(config.group)] + [str(op.subgroup) for op in model.operators if op is not None]
-        document = {"name": name, "group": group.upper(), "rate": None if variant == "none" else rate,
-                    "variant": variant, "seed": seed, "groups": groups, "epochs": metrics["epochs"],
-                    **measured, "parameters": metrics["parameters"],
-                    "seconds_per_epoch": metrics["seconds_per_epoch"], "threads": args.threads,
-                    "device": args.device, "run": str(runs / name),
-                    "command": "python benchmarks/paper_mnist.py " + " ".join(sys.argv[1:])}
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
-        os.replace(tmp, target)
-        print(f"{name}: " + ", ".join(f"{k} {measured[k]:.4f}" for k in measured), file=sys.stderr, flush=True)
+        if not _lock(runs / f"{name}.lock"):
+            print(f"{name}: running in another process", file=sys.stderr)
+            continue
+        try:
+            _one(args, group, rate, variant, seed, name, target, runs)
+        finally:
+            (runs / f"{name}.lock").unlink(missing_ok=True)
+
+
+def _lock(path: Path) -> bool:
+    """Claim a run for this process (several ``run`` commands may share the results folder)."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(path.read_text() or "0"), 0)
+                return False  # its process is alive
+            except (ProcessLookupError, ValueError, FileNotFoundError):
+                path.unlink(missing_ok=True)  # left by a process that is gone
+                continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def _one(args: argparse.Namespace, group: str, rate: int, variant: str, seed: int, name: str, target: Path,
+         runs: Path) -> None:
+    from gscli.models._data import load_dataset
+    from gscli.models._run import load_run_model, train_run
+
+    config = config_for(group, None if variant == "none" else rate, args.epochs)  # none: no R in it
+    print(f"{name}: training {config.training.epochs} epochs", file=sys.stderr, flush=True)
+    metrics = train_run(config, runs / name, variant=variant, seed=seed, device=args.device, resume=True,
+                        store=args.store,
+                        on_epoch=lambda s: print(f"  epoch {s.epoch}: loss {s.loss:.4f}, test acc "
+                                                 f"{s.test_accuracy:.4f}, {s.seconds:.0f} s", file=sys.stderr,
+                                                 flush=True))
+    model, _ = load_run_model(runs / name, config, variant, store=args.store)
+    model.to(args.device)
+    _, test = load_dataset(config.training.dataset, config.image_size, config.training.test_size,
+                           config.training.seed)
+    measured = measure(model, test, flips=config.group.family == "D")
+    groups = [str(config.group)] + [str(op.subgroup) for op in model.operators if op is not None]
+    document = {"name": name, "group": group.upper(), "rate": None if variant == "none" else rate,
+                "variant": variant, "seed": seed, "groups": groups, "epochs": metrics["epochs"],
+                **measured, "parameters": metrics["parameters"],
+                "seconds_per_epoch": metrics["seconds_per_epoch"], "threads": args.threads,
+                "device": args.device, "run": str(runs / name),
+                "command": "python benchmarks/paper_mnist.py " + " ".join(sys.argv[1:])}
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, target)
+    print(f"{name}: " + ", ".join(f"{k} {measured[k]:.4f}" for k in measured), file=sys.stderr, flush=True)
 
 
 def _fmt(values: list[float], digits: int = 3) -> str:
