@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gscli._signals import interrupt_requested
 from gscli.models._config import TrainingConfig
 from gscli.models._data import Digits, rotate
 
@@ -262,6 +263,8 @@ class Trainer:
                                        torch.tensor(float(len(index)), dtype=torch.float64, device=self.device)])
             if on_step is not None:
                 on_step(step, float(loss.detach()))
+            if interrupt_requested():  # a Ctrl-C whose KeyboardInterrupt something swallowed (gscli._signals)
+                raise KeyboardInterrupt
         if self.world > 1:
             import torch.distributed as dist
 
