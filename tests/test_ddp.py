@@ -105,3 +105,59 @@ def test_ddp_two_processes_two_steps_replicas_identical(store: Path, tmp_path: P
     for key in [k for k in states[0] if k.endswith(("operator_down", "operator_up"))]:
         assert torch.equal(states[0][key], initial[key]) and states[0][key].dtype == torch.float64
     assert sum(k.endswith("operator_down") for k in states[0]) == 2
+
+
+# -- gscli train's own loop under DistributedDataParallel ---------------------------------------
+
+# 8 training digits (1789 of 1797 held out), one global batch of 8 per step: 4 per rank; SGD without
+# momentum; random rotations up to 30 degrees, drawn for the global batch and sliced per rank.
+RUN_CONFIG = {**CONFIG, "name": "ddp-run", "training": {
+    "epochs": 2, "batch_size": 8, "test_size": 1789, "optimizer": "sgd", "momentum": 0.0, "learning_rate": 0.5,
+    "schedule": "constant", "rotation": 30}}
+
+
+def _train_worker(rank: int, port: int, store: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    try:
+        from gscli.models._run import train_run
+
+        seen = {}
+        train_run(parse_config(RUN_CONFIG), Path(out) / "run", store=store,
+                  on_start=lambda trainer, epochs: seen.update(trainer=trainer))
+        torch.save(seen["trainer"].model.state_dict(), Path(out) / f"train-rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gscli_train_loop_data_parallel_equals_one_process_on_the_combined_batch(store: Path, tmp_path: Path) -> None:
+    from gscli.models._run import read_run, train_run
+
+    context = mp.spawn(_train_worker, args=(_free_port(), str(store), str(tmp_path)), nprocs=WORLD, join=False)
+    deadline = time.monotonic() + 300  # about 20 s on an idle 2-core machine; the margin is for loaded ones
+    while not context.join(timeout=2):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("DDP workers did not finish within 300 s")
+    states = [torch.load(tmp_path / f"train-rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    for key in states[0]:  # replicas identical after two steps
+        if isinstance(states[0][key], torch.Tensor):
+            assert torch.equal(states[0][key], states[1][key]), f"replicas differ in {key}"
+    run = read_run(tmp_path / "run")  # rank 0 wrote the run, nobody left temporaries
+    assert run.finished and run.manifest["world_size"] == 2
+    assert not [p for p in (tmp_path / "run").iterdir() if ".tmp-" in p.name]
+    assert _close(run.weights(), states[0])
+
+    # one process, the same command: every step sees the combined batch (both ranks' slices)
+    train_run(parse_config(RUN_CONFIG), tmp_path / "single", store=store)
+    single = read_run(tmp_path / "single").weights()
+    assert _close(single, states[0])
+    # negative control: one step fewer (one epoch) is far from it, so the agreement above is not loose
+    train_run(parse_config(RUN_CONFIG), tmp_path / "short", store=store, epochs=1)
+    assert not _close(read_run(tmp_path / "short").weights(), states[0])
+
+
+def _close(a: dict, b: dict) -> bool:
+    return all(torch.allclose(a[k].double(), b[k].double(), rtol=1e-5, atol=1e-6)
+               for k in a if isinstance(a[k], torch.Tensor))

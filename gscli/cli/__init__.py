@@ -9,6 +9,7 @@ from gscli.cli import eval as _eval  # noqa: F401
 from gscli.cli import inspect as _inspect  # noqa: F401
 from gscli.cli import model as _model  # noqa: F401
 from gscli.cli import subgroups as _subgroups  # noqa: F401
+from gscli.cli import train as _train  # noqa: F401
 from gscli.cli._app import EXIT_INTERRUPTED, main
 
 __all__ = ["main", "EXIT_INTERRUPTED"]

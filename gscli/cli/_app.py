@@ -87,7 +87,9 @@ class _Group(click.Group):
             kind = type(exc).__name__
         except KeyboardInterrupt:
             writer = ctx.meta.get("gscli.command") in _ATOMIC_WRITERS
-            failure = _Failure("interrupted" + ("; no partial file was written" if writer else ""), EXIT_INTERRUPTED)
+            note = ctx.meta.get("gscli.interrupted")  # a command's own word on what it left (gscli train)
+            failure = _Failure("interrupted" + ("; no partial file was written" if writer else "")
+                               + (f"; {note}" if note else ""), EXIT_INTERRUPTED)
             kind = "Interrupted"
         except click.ClickException as exc:
             self._json_error(ctx, "UsageError" if isinstance(exc, click.UsageError) else type(exc).__name__,

@@ -83,11 +83,13 @@ def _summary_table(report) -> Table:
 
 @main.command("eval-model")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--weights", type=click.Choice(["random", "trained"]), default="random", show_default=True,
-              help="Seeded random weights, or weights trained on rotated digits (config's [training]).")
+@click.option("--weights", type=str, default="random", show_default=True, metavar="random|trained|RUN_DIR",
+              help="Seeded random weights, weights trained on rotated digits (config's [training]), or the "
+                   "weights of a gscli train run folder (refused if from another config, variant or operators, "
+                   "or damaged).")
 @click.option("--variants", default="antialiased,plain,none", show_default=True, metavar="LIST",
               help="Comma-separated group downsampling variants: antialiased, plain, none "
-                   "(scale models: exact, pointwise; default both).")
+                   "(scale models: exact, pointwise; default both; a run: its own variant).")
 @click.option("--images", type=click.IntRange(min=1), default=64, show_default=True,
               help="Number of test digits the errors are measured on.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random weights.")
@@ -127,6 +129,7 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     Examples:
       gscli eval-model configs/p4m-digits.toml --plot p4m.png
       gscli eval-model configs/d12-digits.json --weights trained --json
+      gscli eval-model configs/p4-mnist.toml --weights runs/p4
       gscli eval-model configs/o-polycubes.toml --images 4 --plot o.png
       gscli eval-model configs/scale-mnist.toml --plot scale.png
     """
@@ -142,7 +145,16 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
         raise click.BadParameter(f"{shorten(variants)}: give distinct names among {', '.join(allowed)} "
                                  "(scale models: exact, pointwise)", param_hint="--variants")
     _check_store(store)  # before minutes of measuring, not after
+    run = None
+    if weights not in ("random", "trained"):
+        run = Path(weights)
+        if not run.is_dir():
+            raise click.BadParameter(f"{shorten(weights)} is neither random, trained nor a run folder",
+                                     param_hint="--weights")
     parsed = load_config(config)
+    if run is not None and getattr(parsed, "kind", "gcnn") != "gcnn":
+        raise click.BadParameter("run folders hold planar G-CNNs (gscli train); scale models take random or trained",
+                                 param_hint="--weights")
     if getattr(parsed, "kind", "gcnn") == "scale":  # scale-equivariant Fourier models
         from gscli.cli._scale_model import eval_scale_model
 
@@ -153,7 +165,8 @@ def eval_model_command(config: Path, weights: str, variants: str, images: int, s
     err = stderr_console()
     try:
         report = propagate_errors(parsed, weights=weights, variants=chosen, images=images, seed=seed, store=store,
-                                  dtype=getattr(torch, dtype), log=lambda line: err.print(plain(line), style="dim"))
+                                  dtype=getattr(torch, dtype), log=lambda line: err.print(plain(line), style="dim"),
+                                  run=run)
     except StoreError as exc:  # the store's messages name build's --out; this command's option is --store
         raise StoreError(str(exc).replace("(--out, ", "(--store, ").replace("another --out", "another --store")) from None
     if plot is not None:

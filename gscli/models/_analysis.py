@@ -305,6 +305,7 @@ def propagate_errors(
     store: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
     log: Callable[[str], None] | None = None,
+    run: str | Path | None = None,
 ) -> ErrorReport:
     """Measure per-block equivariance and logit invariance errors for each variant of ``config``.
 
@@ -327,12 +328,24 @@ def propagate_errors(
         float32 (default) or float64.
     log : callable, optional
         Receives progress lines.
+    run : path, optional
+        A run folder of ``gscli train`` (``weights`` is then ignored): its one variant, with its
+        weights, is measured, after checking that it was trained from ``config`` with the operator
+        files of ``store`` and that its checkpoint is intact (:mod:`gscli.models._run`).
 
     Returns
     -------
     ErrorReport
     """
-    if weights not in ("random", "trained"):
+    trained_run = None
+    if run is not None:
+        from gscli.models._run import check_run, read_run
+
+        trained_run = read_run(run)
+        asked = list(variants)  # every variant (the default) means: the run's
+        check_run(trained_run, config, None if asked == list(VARIANTS) else ",".join(asked))
+        variants, weights = [trained_run.manifest["variant"]], "run"
+    elif weights not in ("random", "trained"):
         raise ConfigError(f"weights must be 'random' or 'trained', got {weights!r}")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
@@ -361,10 +374,17 @@ def propagate_errors(
     report: ErrorReport | None = None
     reference: dict[str, Tensor] | None = None
     for variant in variants:
-        model = build_model(config, variant, store=store, seed=seed if weights == "random" else settings.seed,
-                            dtype=dtype)
+        if trained_run is not None:
+            from gscli.models._run import load_run_model
+
+            model, _ = load_run_model(trained_run.folder, config, variant, store=store, dtype=dtype)
+            seed = int(trained_run.manifest["seed"])
+        else:
+            model = build_model(config, variant, store=store, seed=seed if weights == "random" else settings.seed,
+                                dtype=dtype)
         if report is None:
-            report = ErrorReport(config.name, str(config.group), weights, seed if weights == "random" else settings.seed,
+            report = ErrorReport(config.name, str(config.group), weights,
+                                 seed if weights in ("random", "run") else settings.seed,
                                  images, config.image_size, str(dtype).removeprefix("torch."), grid_transforms(model),
                                  dimensions=config.dimensions)
         training = None
@@ -379,6 +399,13 @@ def propagate_errors(
             result = train(model, train_set, settings, rotate=not voxels, log=log)
             training = {"epochs": settings.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
                         "losses": list(result.losses),
+                        "test_accuracy_rotated": accuracy(predict(model, rotated_test), test_set.labels),
+                        "test_accuracy_upright": accuracy(predict(model, test_set.images), test_set.labels)}
+        if trained_run is not None:
+            history = trained_run.manifest.get("metrics") or {}
+            training = {"run": str(trained_run.folder), "epochs": trained_run.epoch,
+                        "finished": trained_run.finished,
+                        "seconds": round(float(history.get("seconds_per_epoch", 0.0)) * trained_run.epoch, 2),
                         "test_accuracy_rotated": accuracy(predict(model, rotated_test), test_set.labels),
                         "test_accuracy_upright": accuracy(predict(model, test_set.images), test_set.labels)}
         if log is not None:

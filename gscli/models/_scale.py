@@ -236,9 +236,9 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
     training = data.get("training", {})
     if not isinstance(training, Mapping):
         raise ConfigError(f"training: a table/object, got {training!r}")
-    from gscli.models._config import _TRAINING_KEYS
+    from gscli.models._config import _RECIPE_KEYS, _TRAINING_KEYS
 
-    keys = {k: v for k, v in _TRAINING_KEYS.items() if k != "dataset"}  # always MNIST-scale (28x28 digits)
+    keys = {k: v for k, v in _TRAINING_KEYS.items() if k != "dataset" and k not in _RECIPE_KEYS}  # always MNIST-scale (28x28 digits)
     _unknown(training, keys, "training")
     train = TrainingConfig(
         epochs=_int(training, "epochs", 6, "training"), batch_size=_int(training, "batch_size", 64, "training"),
