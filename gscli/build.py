@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gscli import hooks
+from gscli._memory import available_memory
 from gscli.catalog import read_catalog
 from gscli.checks import failed
 from gscli.errors import CheckError, StoreError
@@ -33,7 +34,6 @@ from gscli.families.finite._build import (
     Candidate,
     _check_numbers,
     _load,
-    available_memory,
     build_operator,
     candidates,
     choose,

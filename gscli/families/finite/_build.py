@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from gscli import __version__
+from gscli._memory import available_memory
 from gscli.checks import Check, check_operator, failed
 from gscli.errors import FormatError, SizeError, SubgroupError
 from gscli.fileformat import OperatorData, read_operator
@@ -77,21 +77,6 @@ def estimate_build_memory(n: int, m: int) -> int:
     """
     square, rect = n * n, n * m
     return int(16 * square + 24 * rect + 2 * (12 * square + 24 * rect) + 8 * square + 512 * 2**20)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _check_memory(group: GroupSpec, m: int) -> None:
