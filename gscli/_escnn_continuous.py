@@ -3,8 +3,8 @@
 escnn defines the groups SO(2), O(2), SO(3), O(3), their irreps, the coefficient basis of
 band-limited fields (``G.bl_regular_representation(L)``) and the finite subgroups with their element
 order. This module calls escnn (imported quietly through :mod:`gscli._escnn`), converts what it
-returns to float64 numpy arrays once, and caches them. Nothing else in :mod:`gscli.continuous`
-imports escnn; the runtime never does.
+returns to float64 numpy arrays once, and caches them. Nothing else in the continuous family
+(:mod:`gscli.families.continuous`) imports escnn; the runtime (:mod:`gscli.nn._continuous`) never does.
 
 Sampling (DESIGN §9). A band-limited field is a coefficient vector c in the basis of
 ``bl_regular_representation(L)``: for each irrep psi of degree <= L (escnn's order) its copies
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from gscli.continuous._spec import ContinuousGroupSpec, ContinuousOperatorSpec
+from gscli.specs import ContinuousGroupSpec, ContinuousOperatorSpec
 from gscli.errors import SpecError
 
-__all__ = ["Sampling", "escnn_group", "escnn_subgroup_id", "sampling", "irrep_matrices", "casimir",
+__all__ = ["Sampling", "escnn_group", "escnn_subgroup_id", "escnn_version", "sampling", "irrep_matrices", "casimir",
            "fourier_pointwise_matrix", "group_sampling_row", "random_elements"]
 
 
@@ -58,18 +58,15 @@ def escnn_group(spec: ContinuousGroupSpec) -> Any:
 
 
 def escnn_subgroup_id(spec: ContinuousOperatorSpec) -> Any:
-    """escnn's id of H in G (``G.subgroup(id)``), DESIGN §9: e.g. 8, (0., 6), ('octa',), (True, 'ico')."""
-    family, name = spec.group.family, spec.subgroup.name
-    kind, n = name[0], int(name[1:]) if name[1:].isdigit() else 0
-    if family == "SO2":
-        return n
-    if family == "O2":
-        return (0.0, n) if kind == "D" else (None, n)
-    if family == "SO3":
-        if name in ("O", "I"):
-            return ({"O": "octa", "I": "ico"}[name],)
-        return (kind == "D", n)
-    return {"O": (False, "octa"), "I": (False, "ico"), "Oh": (True, "octa"), "Ih": (True, "ico")}[name]
+    """escnn's id of H in G (``G.subgroup(id)``): :attr:`gscli.specs.ContinuousOperatorSpec.escnn_subgroup_id`."""
+    return spec.escnn_subgroup_id
+
+
+def escnn_version() -> str:
+    """The installed escnn's version, ``"not installed"`` without it."""
+    from gscli._escnn import escnn_version as version
+
+    return version()
 
 
 def casimir(family: str, irrep_id: tuple) -> float:

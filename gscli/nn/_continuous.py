@@ -1,4 +1,4 @@
-"""Runtime layers for continuous-group operators: torch only, escnn never imported here.
+"""Runtime layers for continuous-group operators (docs/continuous.md): torch only, escnn never imported here.
 
 Tensors are ``(batch, C*dim, *spatial)`` for band-limited fields (C fields of escnn's
 ``bl_regular_representation(L)``, coefficients fastest) and ``(batch, C*|H|, *spatial)`` for
@@ -11,6 +11,7 @@ the caller already has it.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gscli.continuous._spec import ContinuousOperatorSpec
-from gscli.errors import InputError
+from gscli.errors import FormatError, InputError
+from gscli.fileformat import OperatorData, read_operator
+from gscli.specs import ContinuousOperatorSpec
 
 __all__ = ["ContinuousDownsample", "ContinuousUpsample", "SubgroupPointwise"]
 
@@ -34,12 +36,28 @@ def _as_id(sg_id: Any) -> Any:
     return tuple(_as_id(v) for v in sg_id) if isinstance(sg_id, (list, tuple)) else sg_id
 
 
-def _load(source: Any) -> Any:
-    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
-        from gscli.continuous._build import read_continuous
+class _Parts:
+    """What the layers take from an operator: its matrices, spec, escnn subgroup id and coefficient layout."""
 
-        return read_continuous(source)
-    return source
+    def __init__(self, source: Any) -> None:
+        if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+            source = read_operator(source)  # verified, like every operator file
+        if isinstance(source, OperatorData):
+            where = str(source.path or "operator")
+            if source.kind != "continuous":
+                raise FormatError(f"{where}: holds an operator of kind {source.kind!r}, not 'continuous' "
+                                  f"(use gscli.nn.GroupDownsample for group operators)")
+            self.irreps = tuple(tuple(json.loads(i)) for i, c in zip(source["bands/irrep"], source["bands/copies"])
+                                for _ in range(int(c)))
+            self.subgroup_id = _as_id(json.loads(source.attrs["escnn_subgroup_id"]))
+        else:  # a gscli.families.continuous.ContinuousOperator, built or read
+            self.irreps = tuple(tuple(b.irrep) for b, c in zip(source.bands, source.copies) for _ in range(c))
+            self.subgroup_id = _as_id(source.subgroup_id)
+        self.spec = source.spec
+        self._source = source
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._source[name]
 
 
 class _Operator(nn.Module):
@@ -96,7 +114,7 @@ class ContinuousDownsample(_Operator):
     D = S P samples the anti-aliased field; it is H-equivariant, D rho_L(h) = lambda_H(h) D.
 
     >>> import numpy as np, torch
-    >>> from gscli.continuous._spec import ContinuousOperatorSpec
+    >>> from gscli.specs import ContinuousOperatorSpec
     >>> layer = ContinuousDownsample(np.eye(3), ContinuousOperatorSpec.parse("SO2_L1>C3"), 3, ((0,), (1,)))
     >>> layer(torch.ones(2, 6, 5)).shape
     torch.Size([2, 6, 5])
@@ -104,9 +122,10 @@ class ContinuousDownsample(_Operator):
 
     @classmethod
     def from_operator(cls, source: Any, antialias: bool = True) -> ContinuousDownsample:
-        """From a :class:`~gscli.continuous.ContinuousOperator` or the path of its file."""
-        op = _load(source)
-        return cls(op["downsample"] if antialias else op["sampling"], op.spec, op.subgroup_id, _expanded(op))
+        """From a :class:`~gscli.continuous.ContinuousOperator`, the :class:`~gscli.fileformat.OperatorData`
+        of its file, or the file's path (read and verified by :func:`gscli.fileformat.read_operator`)."""
+        op = _Parts(source)
+        return cls(op["downsample"] if antialias else op["sampling"], op.spec, op.subgroup_id, op.irreps)
 
     def forward(self, x: Any) -> Any:
         if _is_geometric(x):
@@ -129,8 +148,8 @@ class ContinuousUpsample(_Operator):
 
     @classmethod
     def from_operator(cls, source: Any, gspace: Any = None) -> ContinuousUpsample:
-        op = _load(source)
-        return cls(op["upsample"], op.spec, op.subgroup_id, _expanded(op), gspace)
+        op = _Parts(source)
+        return cls(op["upsample"], op.spec, op.subgroup_id, op.irreps, gspace)
 
     def forward(self, x: Any) -> Any:
         if _is_geometric(x):
@@ -164,9 +183,9 @@ class SubgroupPointwise(_Operator):
     @classmethod
     def from_operator(cls, source: Any, function: Callable[[Tensor], Tensor] = torch.relu,
                       antialias: bool = True) -> SubgroupPointwise:
-        op = _load(source)
+        op = _Parts(source)
         return cls(op["downsample"] if antialias else op["sampling"], op["upsample"], op.spec, op.subgroup_id,
-                   _expanded(op), function)
+                   op.irreps, function)
 
     def forward(self, x: Any) -> Any:
         if _is_geometric(x):
@@ -176,10 +195,3 @@ class SubgroupPointwise(_Operator):
 
     def _forward(self, x: Tensor) -> Tensor:
         return self._apply_matrix(self.function(self._apply_matrix(x, self.matrix)), self.up)
-
-
-def _expanded(op: Any) -> tuple[tuple, ...]:
-    out: list[tuple] = []
-    for band, copies in zip(op.bands, op.copies):
-        out += [tuple(band.irrep)] * copies
-    return tuple(out)

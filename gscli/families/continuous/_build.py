@@ -1,31 +1,30 @@
-"""Build, write and read continuous-group operators (``SO3_L3>O``): the library side of ``gscli build``.
+"""Build, write and read continuous-group operators (``SO3_L3>O``): the continuous family's build side.
 
-File layout (``kind = "continuous"``, same header, whole-file digest and dataset checksum as every
-gscli operator file, :mod:`gscli.fileformat`)::
+File layout (``kind = "continuous"``, the container of every gscli operator file: header, whole-file
+digest and dataset checksum, :mod:`gscli.fileformat`; schema and validator:
+:data:`gscli.filekinds.FILE_KINDS` ``["continuous"]``)::
 
     /sampling          (m, dim)  float64  S: coefficients -> values at H's elements
     /downsample        (m, dim)  float64  D = S P
     /upsample          (dim, m)  float64  U (S U = I when m <= dim; U S = I when m > dim)
     /antialias         (dim, dim) float64 P, orthogonal projector onto the kept space V (I when m > dim)
-    /basis             (dim, r)  float64  B, orthonormal basis of V
+    /basis             (dim, r)  float64  B, orthonormal basis of V, r = min(m, dim)
     /irrep_images      (m, sum d^2) float64  rho_psi(h_i) for every irrep psi, flattened, irrep after irrep
     /element_matrices  (m, k, k) float64  H's elements included in G, acting on R^2 or R^3
     /subgroup_cayley   (m, m)    int64    H's table in escnn's order (lambda_H(h_a) e_b = e_{h_a h_b})
     /element_names     (m,)      utf-8    escnn's names of H's elements, in escnn's order
-    /bands             (k,)      compound irrep (utf-8 JSON of escnn's id), casimir, dimension, copies, kept
+    /bands/irrep       (k,)      utf-8    escnn's id of each irrep (JSON), by ascending Casimir
+    /bands/casimir, /bands/dimension, /bands/copies, /bands/kept   (k,)  float64, int64, int64, int64
 
 Root attributes: ``format``, ``format_version``, ``kind`` (``"continuous"``), ``operator``
 (e.g. ``SO3_L3>O``), ``mode`` (``antialias`` or ``no-antialias``), ``escnn_subgroup_id`` (JSON),
 ``subgroup_identity``, ``sampling_convention``, ``solver``, ``solver_rank_tol``, ``checks`` (JSON),
-producer versions and ``checksum``.
-
-Until the operator-family registry reads this kind, :func:`gscli.fileformat.read_operator` refuses
-these files as a kind it does not know; :func:`read_continuous` is their reader.
+producer versions and ``checksum``. :func:`gscli.fileformat.read_operator` reads and verifies it like
+every operator file; :func:`read_continuous` is that reader, returning a :class:`ContinuousOperator`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -34,29 +33,30 @@ from typing import Any
 
 import numpy as np
 
+from gscli import __version__
+from gscli._memory import available_memory
 from gscli.checks import Check
-from gscli.continuous._checks import Layout, check_continuous
-from gscli.continuous._solver import ANTIALIAS, NO_ANTIALIAS, IrrepBand, RankDeficient, operators, order_bands, walk
-from gscli.continuous._spec import (
+from gscli.errors import CheckError, FormatError, SizeError, SpecError
+from gscli.families.continuous._checks import Layout, check_continuous
+from gscli.families.continuous._solver import ANTIALIAS, NO_ANTIALIAS, IrrepBand, RankDeficient, operators, order_bands, walk
+from gscli.fileformat import OperatorData, read_operator, write_operator
+from gscli.solver import RANK_TOL
+from gscli.specs import (
     MAX_CONTINUOUS_DIM,
     ContinuousGroupSpec,
     ContinuousOperatorSpec,
+    SubgroupSpec,
     band_dimension,
     estimate_continuous_memory,
 )
-from gscli.errors import CheckError, FormatError, GscliError, SizeError, SpecError, StoreError
-from gscli.solver import RANK_TOL
 
-__all__ = ["ContinuousOperator", "build_continuous", "write_continuous", "read_continuous", "smallest_band_limit",
+__all__ = ["ContinuousOperator", "ContinuousBuildResult", "check_memory", "build_continuous", "write_continuous", "read_continuous", "smallest_band_limit",
            "continuous_subgroups", "KIND", "SOLVER", "SAMPLING_CONVENTION"]
 
 KIND = "continuous"
 SOLVER = "casimir-bands/1"
 SAMPLING_CONVENTION = ("f(g) = sum_psi sqrt(d_psi) sum_j sum_i rho_psi(g)[i, j] c[psi, j, i] "
                        "(escnn FourierPointwise(normalize=False); normalize=True divides by sqrt(dim))")
-BAND_DTYPE = np.dtype([("irrep", object), ("casimir", "<f8"), ("dimension", "<i8"), ("copies", "<i8"), ("kept", "<i8")])
-
-_FLOAT = ("sampling", "downsample", "upsample", "antialias", "basis", "irrep_images", "element_matrices")
 
 
 @dataclass(eq=False)
@@ -72,6 +72,12 @@ class ContinuousOperator:
     subgroup_identity: int
     checks: list[Check] = field(default_factory=list)
     path: Path | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)  #: the file's attributes (empty for one built here)
+
+    # what the build pipeline (gscli.build) asks of a built operator (gscli.families.Built)
+    selection = ""  #: no choice was made: the spec names the subgroup
+    suffix = ""
+    status_key = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
@@ -102,6 +108,42 @@ class ContinuousOperator:
             family=self.spec.group.family, reference=reference,
         )
 
+    def datasets(self) -> dict[str, np.ndarray]:
+        """The file's datasets (:data:`gscli.filekinds.CONTINUOUS_DATASETS`)."""
+        out = dict(self.arrays)
+        out["bands/irrep"] = np.asarray([json.dumps(list(b.irrep)) for b in self.bands], dtype=object)
+        out["bands/casimir"] = np.asarray([b.casimir for b in self.bands], dtype="<f8")
+        out["bands/dimension"] = np.asarray([b.dimension for b in self.bands], dtype="<i8")
+        out["bands/copies"] = np.asarray(self.copies, dtype="<i8")
+        out["bands/kept"] = np.asarray([b.kept for b in self.bands], dtype="<i8")
+        return out
+
+    def attributes(self) -> dict[str, Any]:
+        """The file's attributes, less those the container adds (format, versions of numpy and h5py, checksum)."""
+        return {
+            "kind": KIND, "operator": str(self.spec), "mode": self.mode,
+            "escnn_subgroup_id": json.dumps(self.subgroup_id), "subgroup_identity": int(self.subgroup_identity),
+            "sampling_convention": SAMPLING_CONVENTION, "solver": SOLVER, "solver_rank_tol": RANK_TOL,
+            "checks": json.dumps([c.as_dict() for c in self.checks]), "gscli_version": __version__,
+            "escnn_version": _escnn_version(),
+        }
+
+    @classmethod
+    def from_data(cls, data: OperatorData) -> ContinuousOperator:
+        """The operator a verified file of kind ``continuous`` holds (:func:`gscli.fileformat.read_operator`)."""
+        where = str(data.path or "operator")
+        if data.kind != KIND:
+            raise FormatError(f"{where}: holds an operator of kind {data.kind!r}, not {KIND!r}")
+        a = data.arrays
+        bands = tuple(IrrepBand(tuple(json.loads(i)), float(c), int(d), int(k))
+                      for i, c, d, k in zip(a["bands/irrep"], a["bands/casimir"], a["bands/dimension"], a["bands/kept"]))
+        arrays = {name: a[name] for name in ("sampling", "downsample", "upsample", "antialias", "basis", "irrep_images",
+                                              "element_matrices", "subgroup_cayley", "element_names")}
+        sg_id = json.loads(data.attrs["escnn_subgroup_id"])
+        checks = [Check(c["name"], float(c["error"]), float(c["tolerance"]), c.get("detail", "")) for c in data.checks]
+        return cls(data.spec, data.attrs["mode"], arrays, bands, tuple(int(c) for c in a["bands/copies"]),
+                   _as_id(sg_id), int(data.attrs["subgroup_identity"]), checks, data.path, dict(data.attrs))
+
     def describe(self) -> str:
         """A few lines for ``inspect``: the bands, what is kept, and the mode."""
         lines = [f"{self.spec}: {self.spec.group.name} band-limited fields (dim {self.dimension}) sampled on "
@@ -116,13 +158,47 @@ class ContinuousOperator:
         return "\n".join(lines)
 
 
+@dataclass
+class ContinuousBuildResult:
+    """What happened to one continuous-group operator: ``status`` is ``built``, ``rebuilt`` or ``up-to-date``."""
+
+    spec: ContinuousOperatorSpec
+    path: Path
+    status: str
+    seconds: float
+    checks: list[dict] = field(default_factory=list)
+    checksum: str = ""
+    mode: str = ANTIALIAS
+    bands: list[dict] = field(default_factory=list)
+    selection: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operator": str(self.spec),
+            "kind": KIND,
+            "file": str(self.path),
+            "status": self.status,
+            "rate": self.spec.rate,
+            "group": str(self.spec.group),
+            "dimension": self.spec.group.dimension,
+            "subgroup": str(self.spec.subgroup),
+            "subgroup_order": self.spec.subgroup_order,
+            "escnn_subgroup_id": self.spec.escnn_subgroup_id,
+            "mode": self.mode,
+            "bands": self.bands,
+            "seconds": round(self.seconds, 4),
+            "checksum": self.checksum,
+            "checks": self.checks,
+        }
+
+
 def _walk_for(smp: Any, rank_tol: float) -> Any:
     widths = [d * c for d, c in zip(smp.sizes, smp.copies)]
     return walk(smp.sampling, order_bands(smp.irreps, smp.casimirs, smp.offsets, widths), rank_tol)
 
 
 def _works(spec: ContinuousOperatorSpec, rank_tol: float) -> tuple[bool, int]:
-    from gscli.continuous import _escnn
+    from gscli import _escnn_continuous as _escnn
 
     smp = _escnn.sampling(spec)
     result = _walk_for(smp, rank_tol)
@@ -143,9 +219,7 @@ def smallest_band_limit(spec: ContinuousOperatorSpec, rank_tol: float = RANK_TOL
     return None
 
 
-def _check_memory(spec: ContinuousOperatorSpec) -> None:
-    from gscli.build import available_memory
-
+def check_memory(spec: ContinuousOperatorSpec) -> None:
     need = estimate_continuous_memory(spec.group.dimension, spec.subgroup_order)
     free = available_memory()
     if free is not None and need > free:
@@ -154,8 +228,11 @@ def _check_memory(spec: ContinuousOperatorSpec) -> None:
                         f"is available; free memory or choose a smaller L")
 
 
-def build_continuous(spec: ContinuousOperatorSpec | str, rank_tol: float = RANK_TOL) -> ContinuousOperator:
+def build_continuous(spec: ContinuousOperatorSpec | str, rank_tol: float = RANK_TOL, refuse: bool = True) -> ContinuousOperator:
     """Build and check the operator sampling ``spec.group``'s band-limited fields on ``spec.subgroup``.
+
+    ``refuse=False`` returns an operator whose checks failed (the build pipeline refuses it itself,
+    writing nothing, with the store's message).
 
     Raises
     ------
@@ -165,10 +242,10 @@ def build_continuous(spec: ContinuousOperatorSpec | str, rank_tol: float = RANK_
     CheckError
         A guarantee failed (nothing to write).
     """
-    from gscli.continuous import _escnn
+    from gscli import _escnn_continuous as _escnn
 
     spec = spec if isinstance(spec, ContinuousOperatorSpec) else ContinuousOperatorSpec.parse(spec)
-    _check_memory(spec)
+    check_memory(spec)
     smp = _escnn.sampling(spec)
     result = _walk_for(smp, rank_tol)
     if [b.irrep for b in result.bands] != list(smp.irreps):
@@ -196,7 +273,7 @@ def build_continuous(spec: ContinuousOperatorSpec | str, rank_tol: float = RANK_
                             smp.subgroup_id, smp.subgroup_identity)
     op.checks = op.recheck(reference)
     bad = [c for c in op.checks if not c.passed]
-    if bad:
+    if bad and refuse:
         raise CheckError(f"{spec}: " + "; ".join(str(c) for c in bad) + "; nothing was written")
     return op
 
@@ -205,177 +282,36 @@ def build_continuous(spec: ContinuousOperatorSpec | str, rank_tol: float = RANK_
 # The file.
 
 
-def _bands_array(op: ContinuousOperator) -> np.ndarray:
-    rows = [(json.dumps(list(b.irrep)), b.casimir, b.dimension, c, b.kept) for b, c in zip(op.bands, op.copies)]
-    return np.array(rows, dtype=BAND_DTYPE)
-
-
-def _checksum(op_arrays: dict[str, np.ndarray], bands: np.ndarray) -> str:
-    from gscli.fileformat import array_checksum
-
-    flat = dict(op_arrays)
-    flat["bands/irrep"] = np.asarray([str(s) for s in bands["irrep"]], dtype=object)
-    for name in ("casimir", "dimension", "copies", "kept"):
-        flat[f"bands/{name}"] = np.ascontiguousarray(bands[name])
-    return array_checksum(flat)
-
-
 def write_continuous(op: ContinuousOperator, path: str | os.PathLike) -> str:
-    """Write ``op`` atomically (temporary file, read back and verified, then renamed); return its checksum."""
-    import h5py
+    """Write ``op`` atomically (temporary file, read back and verified, then renamed); return its checksum.
 
-    from gscli import __version__
-    from gscli.fileformat import FORMAT, FORMAT_VERSION, HEADER_SIZE, _seal_image, atomic_write
-    from gscli.store import check_writable
-
-    path = Path(path)
-    arrays = {k: (np.asarray(v, dtype=object) if k == "element_names" else
-                  np.ascontiguousarray(v, dtype="<i8" if k == "subgroup_cayley" else "<f8"))
-              for k, v in op.arrays.items()}
-    bands = _bands_array(op)
-    checksum = _checksum(arrays, bands)
-    attrs = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": KIND, "operator": str(op.spec), "mode": op.mode,
-        "escnn_subgroup_id": json.dumps(op.subgroup_id), "subgroup_identity": int(op.subgroup_identity),
-        "sampling_convention": SAMPLING_CONVENTION, "solver": SOLVER, "solver_rank_tol": RANK_TOL,
-        "checks": json.dumps([c.as_dict() for c in op.checks]), "gscli_version": __version__,
-        "escnn_version": _escnn_version(), "numpy_version": np.__version__, "h5py_version": h5py.__version__,
-        "checksum": checksum,
-    }
-    check_writable(path.parent)
-
-    def write(tmp: Path) -> None:
-        buffer = io.BytesIO()
-        with h5py.File(buffer, "w", userblock_size=HEADER_SIZE) as f:
-            for name, a in arrays.items():
-                if a.dtype == object:
-                    f.create_dataset(name, data=[str(s) for s in a], dtype=h5py.string_dtype("utf-8"))
-                else:
-                    f.create_dataset(name, data=a)
-            g = f.create_group("bands")
-            g.create_dataset("irrep", data=[str(s) for s in bands["irrep"]], dtype=h5py.string_dtype("utf-8"))
-            for name in ("casimir", "dimension", "copies", "kept"):
-                g.create_dataset(name, data=np.ascontiguousarray(bands[name]))
-            for key, value in attrs.items():
-                f.attrs[key] = value
-        with buffer.getbuffer() as image:
-            _seal_image(image)
-            with open(tmp, "xb") as fh:
-                fh.write(image)
-        del buffer
-        back = read_continuous(tmp)
-        if back.arrays["downsample"].tobytes() != arrays["downsample"].tobytes():
-            raise FormatError(f"{tmp}: the written file reads back differently; nothing was replaced")
-
-    try:
-        atomic_write(path, write)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
-        raise StoreError(f"cannot write {str(path)!r}: {reason}; nothing was replaced") from None
-    return checksum
-
-
-def _escnn_version() -> str:
-    from gscli._escnn import escnn_version
-
-    return escnn_version()
-
-
-_SHAPES = {  # name -> (dtype, shape from (m, dim, r, sum d^2, k))
-    "sampling": ("<f8", lambda m, dim, r, q, k: (m, dim)),
-    "downsample": ("<f8", lambda m, dim, r, q, k: (m, dim)),
-    "upsample": ("<f8", lambda m, dim, r, q, k: (dim, m)),
-    "antialias": ("<f8", lambda m, dim, r, q, k: (dim, dim)),
-    "basis": ("<f8", lambda m, dim, r, q, k: (dim, r)),
-    "irrep_images": ("<f8", lambda m, dim, r, q, k: (m, q)),
-    "element_matrices": ("<f8", lambda m, dim, r, q, k: (m, k, k)),
-    "subgroup_cayley": ("<i8", lambda m, dim, r, q, k: (m, m)),
-    "element_names": (None, lambda m, dim, r, q, k: (m,)),
-}
+    The container's writer (:func:`gscli.fileformat.write_operator`) with the kind's schema; the
+    store rules (lock, up-to-date check) are :func:`gscli.build.build_spec`'s.
+    """
+    return write_operator(Path(path), op.datasets(), op.attributes())
 
 
 def read_continuous(path: str | os.PathLike) -> ContinuousOperator:
-    """Read and verify a continuous-group operator file (header, size, whole-file digest, schema, checksum).
+    """Read and verify a continuous-group operator file: :func:`gscli.fileformat.read_operator`, as a
+    :class:`ContinuousOperator`.
 
     Raises
     ------
     FormatError
-        Naming the file and the problem; no other exception escapes for a bad file.
+        Naming the file and the problem (a file of another kind included); no other exception
+        escapes for a bad file.
     """
-    from gscli.fileformat import _read_bytes
-
-    path = Path(path)
-    where = str(path)
-    image = _read_bytes(path, where, True)
-    try:
-        return _parse(image, path, where)
-    except GscliError as exc:
-        if isinstance(exc, FormatError):
-            raise
-        raise FormatError(f"{where}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - h5py raises many types on malformed input
-        raise FormatError(f"{where}: cannot read continuous operator file ({type(exc).__name__}: {exc})") from None
+    return ContinuousOperator.from_data(read_operator(path))
 
 
-def _parse(image: bytes, path: Path, where: str) -> ContinuousOperator:
-    import h5py
+def _as_id(sg_id: Any) -> Any:
+    return tuple(_as_id(v) for v in sg_id) if isinstance(sg_id, list) else sg_id
 
-    from gscli.fileformat import FORMAT, FORMAT_VERSION
 
-    with h5py.File(io.BytesIO(image), "r") as f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-                 for k, v in f.attrs.items()}
-        if attrs.get("format") != FORMAT or attrs.get("format_version") != FORMAT_VERSION:
-            raise FormatError(f"{where}: not a gscli operator file of format {FORMAT_VERSION}")
-        if attrs.get("kind") != KIND:
-            raise FormatError(f"{where}: holds an operator of kind {attrs.get('kind', 'group')!r}, not {KIND!r}; "
-                              f"read it with gscli.fileformat.read_operator")
-        for key in ("operator", "mode", "escnn_subgroup_id", "checks", "checksum"):
-            if not isinstance(attrs.get(key), str):
-                raise FormatError(f"{where}: attribute {key!r} is missing or not a string")
-        if attrs["mode"] not in (ANTIALIAS, NO_ANTIALIAS):
-            raise FormatError(f"{where}: attribute 'mode' is {attrs['mode']!r}, expected {ANTIALIAS!r} or {NO_ANTIALIAS!r}")
-        spec = ContinuousOperatorSpec.parse(attrs["operator"])
-        raw: dict[str, np.ndarray] = {}
-        for name in list(_SHAPES) + ["bands/irrep", "bands/casimir", "bands/dimension", "bands/copies", "bands/kept"]:
-            if name not in f or not isinstance(f[name], h5py.Dataset):
-                raise FormatError(f"{where}: missing dataset {name!r}")
-            node = f[name]
-            raw[name] = (np.asarray(node.asstr()[()], dtype=object) if h5py.check_string_dtype(node.dtype) is not None
-                         else node[()])
-    m, dim = spec.subgroup_order, spec.group.dimension
-    bands_irrep = raw.pop("bands/irrep")
-    table = {n: raw.pop(f"bands/{n}") for n in ("casimir", "dimension", "copies", "kept")}
-    q = int(sum((int(d) // int(c)) ** 2 for d, c in zip(table["dimension"], table["copies"])))
-    r = int(table["kept"].sum()) if attrs["mode"] == ANTIALIAS else dim
-    k = 2 if spec.group.family in ("SO2", "O2") else 3
-    for name, (dtype, shape) in _SHAPES.items():
-        a = raw[name]
-        if dtype is not None and a.dtype != np.dtype(dtype):
-            raise FormatError(f"{where}: dataset {name!r} has dtype {a.dtype}, expected {np.dtype(dtype)}")
-        if a.shape != shape(m, dim, r, q, k):
-            raise FormatError(f"{where}: dataset {name!r} has shape {a.shape}, expected {shape(m, dim, r, q, k)} for {spec}")
-        if dtype == "<f8" and not np.isfinite(a).all():
-            raise FormatError(f"{where}: dataset {name!r} holds NaN or infinite values")
-    if int(table["dimension"].sum()) != dim:
-        raise FormatError(f"{where}: the band dimensions sum to {int(table['dimension'].sum())}, not dim = {dim}")
-    cayley = raw["subgroup_cayley"]
-    if cayley.min() < 0 or cayley.max() >= m:
-        raise FormatError(f"{where}: dataset 'subgroup_cayley' has indices outside 0..{m - 1}")
-    bands_arr = np.empty(len(bands_irrep), dtype=BAND_DTYPE)
-    bands_arr["irrep"] = bands_irrep
-    for n, v in table.items():
-        bands_arr[n] = v
-    actual = _checksum(raw, bands_arr)
-    if actual != attrs["checksum"]:
-        raise FormatError(f"{where}: checksum mismatch: the arrays were changed or damaged")
-    bands = tuple(IrrepBand(tuple(json.loads(i)), float(c), int(d), int(kk))
-                  for i, c, d, kk in zip(bands_irrep, table["casimir"], table["dimension"], table["kept"]))
-    sg_id = json.loads(attrs["escnn_subgroup_id"])
-    checks = [Check(c["name"], float(c["error"]), float(c["tolerance"]), c.get("detail", "")) for c in json.loads(attrs["checks"])]
-    return ContinuousOperator(spec, attrs["mode"], raw, bands, tuple(int(c) for c in table["copies"]),
-                              tuple(sg_id) if isinstance(sg_id, list) else sg_id, int(attrs.get("subgroup_identity", 0)),
-                              checks, path)
+def _escnn_version() -> str:
+    from gscli._escnn_continuous import escnn_version
+
+    return escnn_version()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,10 +323,10 @@ def continuous_subgroups(group: ContinuousGroupSpec | str, max_n: int = 12, rank
     for the group's L, the rank of sampling on them and whether an operator can be built.
 
     Each row: ``subgroup``, ``order``, ``escnn_id``, ``rank``, ``mode`` (``antialias``,
-    ``no-antialias`` or ``rank-deficient``).
+    ``no-antialias`` or ``rank-deficient``), and for a rank-deficient one ``smallest_L``, the smallest
+    band limit at which it works (None when none up to the size limit does).
     """
-    from gscli.continuous import _escnn
-    from gscli.specs import SubgroupSpec
+    from gscli import _escnn_continuous as _escnn
 
     group = group if isinstance(group, ContinuousGroupSpec) else ContinuousGroupSpec.parse(group)
     names = {
@@ -405,6 +341,8 @@ def continuous_subgroups(group: ContinuousGroupSpec | str, max_n: int = 12, rank
         works, rank = _works(spec, rank_tol)
         m, dim = spec.subgroup_order, group.dimension
         mode = "rank-deficient" if not works else (ANTIALIAS if m <= dim else NO_ANTIALIAS)
-        rows.append({"subgroup": name, "order": m, "escnn_id": repr(_escnn.escnn_subgroup_id(spec)), "rank": rank,
-                     "mode": mode})
+        row = {"subgroup": name, "order": m, "escnn_id": repr(_escnn.escnn_subgroup_id(spec)), "rank": rank, "mode": mode}
+        if not works:
+            row["smallest_L"] = smallest_band_limit(spec, rank_tol)
+        rows.append(row)
     return rows

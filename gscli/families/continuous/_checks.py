@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gscli.checks import Check, maxabs, worst
-from gscli.continuous._solver import ANTIALIAS
+from gscli.families.continuous._solver import ANTIALIAS
 
 __all__ = ["Layout", "TOLERANCES", "apply_rho", "check_continuous", "lowpass_closed_form"]
 
