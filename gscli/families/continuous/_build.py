@@ -213,7 +213,7 @@ def smallest_band_limit(spec: ContinuousOperatorSpec, rank_tol: float = RANK_TOL
         candidate = ContinuousOperatorSpec(ContinuousGroupSpec(family, L), spec.subgroup)
         if _works(candidate, rank_tol)[0]:
             return L
-        if band_dimension(family, L) > 4 * spec.subgroup_order:  # far past |H|: it will not start working
+        if L >= spec.subgroup_order:  # C_N, D_N need 2L + 1 >= N or so; O, I a few degrees: none needs L >= |H|
             return None
         L += 1
     return None
