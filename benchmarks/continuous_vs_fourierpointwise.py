@@ -57,7 +57,7 @@ def run(spec_text: str, grid: dict, grid_name: str, quick: bool) -> list[dict]:
     from escnn import nn as enn
 
     from gscli.continuous import SubgroupPointwise, build_continuous
-    from gscli.continuous import _escnn as ce
+    from gscli import _escnn_continuous as ce
 
     op = build_continuous(spec_text)
     spec, dim, m = op.spec, op.dimension, op.order
