@@ -94,6 +94,9 @@ class Family(Protocol):
     def figure(self, data: OperatorData) -> Any:
         """A matplotlib figure of a file (``gscli inspect --plot``)."""
 
+    # Optional, for a family whose groups have their own grammar (``gscli subgroups SO3_L2``):
+    # ``parse_group(text)`` -> group spec or None, and ``list_subgroups(group)`` -> rows (dicts).
+
 
 #: Every family, in the order specs are tried (finite groups last: their grammar takes every other text).
 FAMILIES: tuple[Family, ...] = (GRID, CONTINUOUS, FINITE)
