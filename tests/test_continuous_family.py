@@ -167,6 +167,25 @@ def test_eval_remeasures_every_check(store: Path, o2: Path):
     assert run("eval", str(o2)).exit_code == 0
 
 
+def test_eval_catalog_of_a_mixed_store(store: Path, tmp_path: Path):
+    """A store holding a finite-group file and a continuous-group file: each evaluated by its family."""
+    import shutil
+
+    from gscli.catalog import FOLDER
+
+    shutil.copy(FOLDER / "C8-C4.h5", tmp_path / "C8-C4.h5")
+    shutil.copy(store / "SO2_L5-C8.h5", tmp_path / "SO2_L5-C8.h5")
+    r = run("eval", "--catalog", "--out", str(tmp_path), "--no-signals", "--json")
+    assert r.exit_code == 0, r.output
+    files = {f["operator"]: f for f in json.loads(r.stdout)["files"]}
+    assert files["C8>C4"]["kind"] == "group" and files["SO2_L5>C8"]["kind"] == "continuous"
+    assert "lowpass_closed_form" in {c["name"] for c in files["SO2_L5>C8"]["checks"]}
+    # a continuous file under another operator's store name is refused, as for every kind
+    shutil.copy(store / "SO2_L5-C8.h5", tmp_path / "SO2_L5-C7.h5")
+    bad = run("eval", "--catalog", "--out", str(tmp_path), "--no-signals")
+    assert bad.exit_code == 1 and "not the SO2_L5>C7" in bad.output
+
+
 def test_eval_does_not_trust_the_stored_checks(store: Path, tmp_path: Path):
     """A file that reads (valid container, consistent shapes) but holds a wrong D fails eval with exit 1."""
     source = store / "SO2_L5-C8.h5"
