@@ -1,4 +1,10 @@
-"""How much memory a new allocation can have: what the builds' memory estimates are compared with."""
+"""How much memory a new allocation can have: the one probe every build's memory refusal uses.
+
+Builds of every family (finite groups, continuous groups) and the model commands compare their
+estimated peak with :func:`available_memory` before they allocate, and refuse with the numbers
+when it does not fit. It sits low (next to the store) so that families and the runtime can ask
+without importing the build pipeline; :mod:`gscli.build` re-exports it.
+"""
 
 from __future__ import annotations
 

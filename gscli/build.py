@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gscli import hooks
+from gscli._memory import available_memory
 from gscli.catalog import read_catalog
 from gscli.checks import failed
 from gscli.errors import CheckError, StoreError
@@ -42,7 +43,6 @@ from gscli.families.finite._build import (
     tie_key,
     validate_request,
 )
-from gscli._memory import available_memory
 from gscli.fileformat import remove_stale_temporaries, write_operator
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
 from gscli.store import check_replaceable, operator_path, store_for_writing, write_lock

@@ -3,7 +3,8 @@
 :func:`evaluate` reads one file through the verified reader and hands it to its family
 (:mod:`gscli.families`): the family re-derives every guarantee from the stored arrays (for finite
 groups :func:`gscli.families.finite._checks.check_file`; for grids
-:func:`gscli.families.grid._operator.check_grid`) and, with ``signals``, compares plain subsampling
+:func:`gscli.families.grid._operator.check_grid`; for continuous groups
+:func:`gscli.families.continuous._eval.check_file`) and, with ``signals``, compares plain subsampling
 with the operator on real and random signals. No stored flag is trusted.
 :func:`evaluate_store` does it for every file of a store.
 """

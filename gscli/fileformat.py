@@ -121,6 +121,7 @@ _ATTR_TYPES = {
     "cayley_generators": _STR,
 }
 _ATTR_TYPES.update({"kind": _STR, "operator": _STR, "dims": _INT, "construction": _STR})
+_ATTR_TYPES.update({"mode": _STR, "sampling_convention": _STR})  # kind "continuous"
 _JSON_ATTRS = ("checks", "escnn_subgroup_id")
 
 @dataclass(eq=False)

@@ -8,6 +8,7 @@ and its consistency checks. A new operator family adds its kind here (docs/archi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from gscli.errors import FormatError
-from gscli.specs import GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
+from gscli.specs import ContinuousOperatorSpec, GridOperatorSpec, GroupSpec, OperatorSpec, SubgroupSpec
 
-__all__ = ["FileKind", "KINDS", "FILE_KINDS", "BAND_DTYPE", "grid_dataset_names", "kind_of"]
+__all__ = ["FileKind", "KINDS", "FILE_KINDS", "BAND_DTYPE", "CONTINUOUS_DATASETS", "CONTINUOUS_MODES", "grid_dataset_names",
+           "kind_of"]
 
 BAND_DTYPE = np.dtype([("eigenvalue", "<f8"), ("dimension", "<i8"), ("kept", "<i8")])
 
@@ -143,6 +145,97 @@ def _validate_grid(data: Any, spec: GridOperatorSpec, where: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Continuous groups: band-limited fields of G (SO(2), O(2), SO(3), O(3)) sampled on a finite H.
+
+#: ``antialias`` (|H| <= dim: S U = I) or ``no-antialias`` (|H| > dim: P = I, U S = I).
+CONTINUOUS_MODES = ("antialias", "no-antialias")
+
+#: Dataset name -> (dtype, required) of a continuous-group operator file (docs/continuous.md).
+CONTINUOUS_DATASETS: dict[str, tuple[Any, bool]] = {
+    "sampling": ("<f8", True),
+    "downsample": ("<f8", True),
+    "upsample": ("<f8", True),
+    "antialias": ("<f8", True),
+    "basis": ("<f8", True),
+    "irrep_images": ("<f8", True),
+    "element_matrices": ("<f8", True),
+    "subgroup_cayley": ("<i8", True),
+    "element_names": (None, True),
+    "bands/irrep": (None, True),
+    "bands/casimir": ("<f8", True),
+    "bands/dimension": ("<i8", True),
+    "bands/copies": ("<i8", True),
+    "bands/kept": ("<i8", True),
+}
+_CONTINUOUS_ATTRS = (
+    "format", "format_version", "kind", "operator", "mode", "escnn_subgroup_id", "subgroup_identity", "solver",
+    "checks", "checksum",
+)
+
+
+def _irrep_id(text: str, where: str) -> list:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = None
+    if not (isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                       for v in value)):
+        raise FormatError(f"{where}: dataset 'bands/irrep' holds {text!r:.60}, not an escnn irrep id (a JSON list of numbers)")
+    return value
+
+
+def _validate_continuous(data: Any, spec: ContinuousOperatorSpec, where: str) -> None:
+    """Shapes, ranges, finiteness, the band table and the mode agree with the operator the file names."""
+    a, attrs = data.arrays, data.attrs
+    m, dim = spec.subgroup_order, spec.group.dimension
+    mode = attrs["mode"]
+    if mode not in CONTINUOUS_MODES:
+        raise FormatError(f"{where}: attribute 'mode' is {mode!r:.40}, expected one of {', '.join(CONTINUOUS_MODES)}")
+    expected_mode = CONTINUOUS_MODES[0] if m <= dim else CONTINUOUS_MODES[1]
+    if mode != expected_mode:
+        raise FormatError(f"{where}: attribute 'mode' is {mode!r} but {spec} has |H| = {m} and dim = {dim}: "
+                          f"expected {expected_mode!r}")
+    if json.loads(attrs["escnn_subgroup_id"]) != json.loads(json.dumps(spec.escnn_subgroup_id)):
+        raise FormatError(f"{where}: attribute 'escnn_subgroup_id' is {attrs['escnn_subgroup_id']!r:.60}, but escnn "
+                          f"names {spec.subgroup} in {spec.group.name} {spec.escnn_subgroup_id!r}")
+    if not 0 <= attrs["subgroup_identity"] < m:
+        raise FormatError(f"{where}: attribute 'subgroup_identity' = {attrs['subgroup_identity']!r} is not an index below {m}")
+    table = {name: a[f"bands/{name}"] for name in ("irrep", "casimir", "dimension", "copies", "kept")}
+    k = len(table["irrep"])
+    if k == 0 or any(v.shape != (k,) for v in table.values()):
+        raise FormatError(f"{where}: the band table ('bands/*') must be 1-d datasets of one length, found "
+                          + ", ".join(f"{n} {v.shape}" for n, v in table.items()))
+    for text in table["irrep"]:
+        _irrep_id(text, where)
+    dims, copies, kept, casimir = table["dimension"], table["copies"], table["kept"], table["casimir"]
+    rank = min(m, dim)
+    if ((dims < 1).any() or (copies < 1).any() or (dims % copies).any() or (kept < 0).any() or (kept > dims).any()
+            or not np.isfinite(casimir).all() or (np.diff(casimir) < 0).any()
+            or int(dims.sum()) != dim or int(kept.sum()) != rank):
+        raise FormatError(
+            f"{where}: the band table is inconsistent: band dimensions (multiples of their copies) must sum to "
+            f"dim = {dim}, kept dimensions (each between 0 and its band's) to min(|H|, dim) = {rank}, by ascending Casimir"
+        )
+    q = int(sum((int(d) // int(c)) ** 2 for d, c in zip(dims, copies)))
+    side = a["element_matrices"].shape[-1] if a["element_matrices"].ndim == 3 else -1
+    if side != (2 if spec.group.family in ("SO2", "O2") else 3):
+        raise FormatError(f"{where}: dataset 'element_matrices' has shape {a['element_matrices'].shape}, expected "
+                          f"({m}, k, k) with k = 2 for planar and 3 for spatial groups")
+    expected = {
+        "sampling": (m, dim), "downsample": (m, dim), "upsample": (dim, m), "antialias": (dim, dim), "basis": (dim, rank),
+        "irrep_images": (m, q), "element_matrices": (m, side, side), "subgroup_cayley": (m, m), "element_names": (m,),
+    }
+    for name, shape in expected.items():
+        if a[name].shape != shape:
+            raise FormatError(f"{where}: dataset {name!r} has shape {a[name].shape}, expected {shape} for {spec}")
+        if a[name].dtype.kind == "f" and not np.isfinite(a[name]).all():
+            raise FormatError(f"{where}: dataset {name!r} holds NaN or infinite values")
+    cayley = a["subgroup_cayley"]
+    if cayley.min() < 0 or cayley.max() >= m:
+        raise FormatError(f"{where}: dataset 'subgroup_cayley' has indices outside 0..{m - 1}")
+
+
+# --------------------------------------------------------------------------------------------------
 # The table.
 
 #: Every kind this gscli reads and writes, by the name stored in the ``kind`` attribute.
@@ -154,6 +247,10 @@ FILE_KINDS: dict[str, FileKind] = {
     ),
     "grid": FileKind(
         "grid", _GRID_ATTRS, _grid_schema, lambda attrs: GridOperatorSpec.parse(attrs["operator"]), _validate_grid,
+    ),
+    "continuous": FileKind(
+        "continuous", _CONTINUOUS_ATTRS, lambda attrs, where: CONTINUOUS_DATASETS,
+        lambda attrs: ContinuousOperatorSpec.parse(attrs["operator"]), _validate_continuous,
     ),
 }
 

@@ -4,7 +4,8 @@
 HDF5 library sees any of its bytes) and hands it to its family (:mod:`gscli.families`). Everything
 in the result is JSON-serialisable. It shows what the file says; ``gscli eval`` re-checks it.
 The finite-group summary (elements of H, band table, conditioning): :mod:`gscli.families.finite._summary`;
-the grid summary: :mod:`gscli.families.grid._summary`.
+the grid summary: :mod:`gscli.families.grid._summary`; the continuous-group summary (bands by Casimir,
+subgroup and escnn id, mode): :mod:`gscli.families.continuous._summary`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 :func:`plot_operator` draws a file with its family's figure (:mod:`gscli.families`): for finite
 groups the spectrum, the anti-aliasing response, the band-to-band transfer and heat maps of D, U
 and P (:mod:`gscli.families.finite._plot`); for grids the kept band and the resampling matrices
-(:mod:`gscli.families.grid._plot`). :func:`plot_path` is the one check every ``--plot`` makes.
+(:mod:`gscli.families.grid._plot`); for continuous groups the bands kept per Casimir and D, U, P
+(:mod:`gscli.families.continuous._plot`). :func:`plot_path` is the one check every ``--plot`` makes.
 """
 
 from __future__ import annotations

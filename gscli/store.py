@@ -5,7 +5,7 @@ to the working directory); the command line's ``--out`` overrides both, and an e
 refused. Writers create ``operators/`` when it is missing (and remove it again if the write fails
 while it is still empty); any other store folder must exist, so that a mistyped path is reported
 instead of silently becoming a new, empty store. Readers refuse a missing store. File names come from parsed specs (``D12-D6.h5``): a spec's
-stem holds only ASCII letters, digits and one ``-``, and :func:`operator_path` checks that, so a name
+stem holds only ASCII letters, digits, one ``-`` (and ``_`` in ``SO3_L3-O``), and :func:`operator_path` checks that, so a name
 can never leave the store folder (no ``..``, no separators, no absolute paths).
 
 Writers of a store serialize on an advisory lock (:func:`write_lock`, ``fcntl.flock`` on the store
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gscli.errors import FormatError, GscliError, StoreError
-from gscli.specs import GridOperatorSpec, OperatorSpec, parse_operator_spec
+from gscli.specs import ContinuousOperatorSpec, GridOperatorSpec, OperatorSpec, parse_operator_spec
 
 __all__ = [
     "STORE_ENV",
@@ -55,7 +55,7 @@ DEFAULT_STORE = "operators"
 LOCK_TIMEOUT = 3600.0
 
 _SUFFIX_RE = r"g(?:[0-9]+(?:_[0-9]+)*|h[0-9a-f]{16})"  # gscli.cayley.generator_suffix: indices, or a digest
-_STEM_RE = re.compile(rf"[A-Za-z0-9]+-[A-Za-z0-9]+(_{_SUFFIX_RE})?")
+_STEM_RE = re.compile(rf"[A-Za-z0-9]+-[A-Za-z0-9]+(_{_SUFFIX_RE})?|[A-Za-z0-9]+_L[0-9]+-[A-Za-z0-9]+")
 
 
 def default_store() -> Path:
@@ -150,7 +150,7 @@ def check_replaceable(path: Path | str) -> None:
 
 
 def operator_path(
-    spec: OperatorSpec | GridOperatorSpec | str, store: Path | str | None = None, suffix: str = ""
+    spec: OperatorSpec | GridOperatorSpec | ContinuousOperatorSpec | str, store: Path | str | None = None, suffix: str = ""
 ) -> Path:
     """Path of the file for ``spec`` (``"D12>D6"``, ``"D12-D6"``, a grid operator ``"Z28>Z20"``, or a parsed spec) in ``store``.
 
@@ -172,11 +172,13 @@ def operator_path(
     return path
 
 
-def named_operator(path: Path | str) -> OperatorSpec | GridOperatorSpec | None:
+def named_operator(path: Path | str) -> OperatorSpec | GridOperatorSpec | ContinuousOperatorSpec | None:
     """The operator a file's store name promises (``D12-D6.h5`` -> D12>D6), or None for other names.
 
     >>> str(named_operator("operators/D12-D6.h5")), named_operator("my-copy.h5"), named_operator("d12-d6.h5")
     ('D12>D6', None, None)
+    >>> named_operator("operators/SO3_L3-O.h5")
+    ContinuousOperatorSpec('SO3_L3>O')
     """
     path = Path(path)
     if path.suffix != ".h5":

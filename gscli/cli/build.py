@@ -70,6 +70,10 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
     first: 'Z28x28>Z20x20' (or Z28x28-Z20x20) writes Z28x28-Z20x20.h5 holding the downscaling,
     the upscaling and their projector, after checking its identities (docs/scale.md).
 
+    A continuous-group operator (band-limited SO(2), O(2), SO(3), O(3) fields sampled on a finite
+    subgroup, docs/continuous.md) is written G_L<L>>H: 'SO3_L3>O' (or SO3_L3-O) writes SO3_L3-O.h5
+    holding the sampling, the anti-aliased downsampling, the upsampling and the projector.
+
     Without GROUP, every operator of the catalog (OUT/catalog.txt, else the default catalog that
     ships with gscli) is built into OUT; up-to-date files are kept unless --force. Every operator is checked (projector, reconstruction, H-equivariance,
     Laplacian grading, FFT for cyclic groups) before it is written: a failure writes nothing and
@@ -82,6 +86,7 @@ def build_command(ctx: click.Context, group: str | None, rate: int | None, subgr
       gscli build O --rate 2 --json        # O > T
       gscli build D12 --rate 2 --generators 'r,r s'   # another Cayley graph: another D6 copy
       gscli build Z28x28-Z20x20            # images 28x28 -> 20x20 and back
+      gscli build 'SO3_L3>O'               # SO(3) fields of degree <= 3 onto the octahedral group
       gscli build --out /tmp/ops --force   # the catalog, rebuilt elsewhere
     """
     folder = Path(out)

@@ -109,6 +109,7 @@ def inspect_command(file: Path, plot: Path | None, as_json: bool) -> None:
       gscli inspect operators/C8-C4.h5 --plot c8.png
       gscli inspect operators/O-T.h5 --json
       gscli inspect operators/Z28x28-Z20x20.h5 --plot z28.png   # a grid operator
+      gscli inspect operators/SO3_L3-O.h5 --plot so3.png        # a continuous-group operator
     """
     data = read_operator(file)
     check_store_name(file, data)  # a store name promises its operator and Cayley graph, as for build and eval
@@ -147,5 +148,15 @@ def _print_grid(summary: dict[str, Any], plot: Path | None, console: Any) -> Non
         console.print(plain(f"plot written to {summary['plot']}"))
 
 
+def _print_continuous(summary: dict[str, Any], plot: Path | None, console: Any) -> None:
+    """A continuous-group operator (docs/continuous.md): the facts, then the band table by Casimir."""
+    from gscli.cli._continuousview import continuous_tables
+
+    for table in continuous_tables(summary):
+        console.print(table)
+    if "plot" in summary:
+        console.print(plain(f"plot written to {summary['plot']}"))
+
+
 #: How each file kind (operator family, :mod:`gscli.families`) is shown in the terminal.
-_VIEWS = {"group": _print_group, "grid": _print_grid}
+_VIEWS = {"group": _print_group, "grid": _print_grid, "continuous": _print_continuous}

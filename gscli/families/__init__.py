@@ -6,13 +6,15 @@ re-measures its guarantees (``eval``), summarises a file (``inspect``) and draws
 ``gscli.build``, ``gscli.evaluate``, ``gscli.inspect``, ``gscli.plots``, the catalog and the CLI
 dispatch through :func:`family_of` and :func:`parse_spec`; none of them branches on spec types.
 
-Today's families: :data:`FINITE` (a finite group G onto a subgroup H, ``D12>D6``) and :data:`GRID`
-(a resolution change on periodic image grids, ``Z28x28>Z20x20``). Adding one: docs/architecture.md.
+Today's families: :data:`FINITE` (a finite group G onto a subgroup H, ``D12>D6``), :data:`GRID`
+(a resolution change on periodic image grids, ``Z28x28>Z20x20``) and :data:`CONTINUOUS` (band-limited
+fields of SO(2), O(2), SO(3), O(3) sampled on a finite subgroup, ``SO3_L3>O``). Adding one:
+docs/architecture.md.
 
->>> parse_spec("D12>D6"), parse_spec("Z28^2>Z20^2")
-(OperatorSpec('D12>D6'), GridOperatorSpec('Z28x28>Z20x20'))
->>> family_of(parse_spec("Z28x28>Z20x20")).name, family_of("group").name
-('grid', 'finite')
+>>> parse_spec("D12>D6"), parse_spec("Z28^2>Z20^2"), parse_spec("SO3_L3>O")
+(OperatorSpec('D12>D6'), GridOperatorSpec('Z28x28>Z20x20'), ContinuousOperatorSpec('SO3_L3>O'))
+>>> family_of(parse_spec("Z28x28>Z20x20")).name, family_of("group").name, family_of("continuous").name
+('grid', 'finite', 'continuous')
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import numpy as np
 
 from gscli.checks import Check
 from gscli.errors import SpecError, shorten
+from gscli.families.continuous import CONTINUOUS
 from gscli.families.finite import FINITE
 from gscli.families.grid import GRID
 from gscli.fileformat import OperatorData
 from gscli.specs import parse_operator_spec
 
-__all__ = ["Family", "Built", "FAMILIES", "FINITE", "GRID", "family_of", "parse_spec"]
+__all__ = ["Family", "Built", "FAMILIES", "FINITE", "GRID", "CONTINUOUS", "family_of", "parse_spec"]
 
 
 class Built(Protocol):
@@ -50,7 +53,7 @@ class Built(Protocol):
 class Family(Protocol):
     """What every operator family provides (see the module docstring)."""
 
-    name: str  #: short name: "finite", "grid"
+    name: str  #: short name: "finite", "grid", "continuous"
     kind: str  #: the ``kind`` attribute of its files (gscli.fileformat)
     grammar: str  #: its spec grammar, for messages
     noun: str  #: what one operator is called in messages: "grid operator"
@@ -91,9 +94,12 @@ class Family(Protocol):
     def figure(self, data: OperatorData) -> Any:
         """A matplotlib figure of a file (``gscli inspect --plot``)."""
 
+    # Optional, for a family whose groups have their own grammar (``gscli subgroups SO3_L2``):
+    # ``parse_group(text)`` -> group spec or None, and ``list_subgroups(group)`` -> rows (dicts).
 
-#: Every family, in the order specs are tried.
-FAMILIES: tuple[Family, ...] = (GRID, FINITE)
+
+#: Every family, in the order specs are tried (finite groups last: their grammar takes every other text).
+FAMILIES: tuple[Family, ...] = (GRID, CONTINUOUS, FINITE)
 
 
 def parse_spec(text: str) -> Any:

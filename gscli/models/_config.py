@@ -593,7 +593,7 @@ def check_memory(config: ModelConfig, batch: int, itemsize: int = 4, available: 
     the configuration keys of the largest part of the estimate.
     """
     if available is None:
-        from gscli.build import available_memory
+        from gscli._memory import available_memory
 
         available = available_memory()
     if available is None:

@@ -294,7 +294,7 @@ def estimate_scale_memory(config: ScaleModelConfig, batch: int, itemsize: int = 
 def check_scale_memory(config: ScaleModelConfig, batch: int, available: int | None = None) -> None:
     """Refuse, before anything is allocated, a scale model whose estimate exceeds the memory available."""
     if available is None:
-        from gscli.build import available_memory
+        from gscli._memory import available_memory
 
         available = available_memory()
     if available is None:
