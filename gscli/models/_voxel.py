@@ -61,19 +61,39 @@ class GroupConv3d(nn.Module):
         fan_in = in_fields * in_order * kernel_size**3
         weight = torch.randn(out_fields, in_fields * in_order, kernel_size**3) * math.sqrt(2 / fan_in)
         self.weight = nn.Parameter(weight)
+        # W[(c', g), (c, h), x] = w[c', (c, g^-1 h), g^-1 x] as one flat index into w.reshape(out, -1), so that
+        # the expansion is a single index_select (forward) and index_add (backward) on every training step
         h = np.arange(in_order)
         c = np.arange(in_fields)
-        rows = [(c[:, None] * in_order + (h[None, :] if fiber is None else fiber[g][None, :])).reshape(-1)
-                for g in range(order)]
-        self.register_buffer("_fiber_index", torch.from_numpy(np.stack(rows)[:, :, None].astype(np.int64)),
-                             persistent=False)
-        self.register_buffer("_voxel_index", torch.from_numpy(voxels[:, None, :].astype(np.int64)), persistent=False)
+        taps = kernel_size**3
+        flat = np.empty((order, in_fields * in_order, taps), dtype=np.int64)
+        for g in range(order):
+            source = (c[:, None] * in_order + (h[None, :] if fiber is None else fiber[g][None, :])).reshape(-1)
+            flat[g] = source[:, None] * taps + voxels[g][None, :]
+        self.register_buffer("_flat_index", torch.from_numpy(flat.reshape(-1)), persistent=False)
+        self._cache: tuple[tuple, Tensor] | None = None
+
+    def expand(self) -> Tensor:
+        """The expanded filter ``(out_fields * |K|, in_fields * in_order, k, k, k)``, computed now (with autograd)."""
+        out, k = self.weight.shape[0], self.kernel_size
+        w = self.weight.reshape(out, -1).index_select(1, self._flat_index)  # (out, |K| * in * in_order * k^3)
+        return w.reshape(out * self.order, self.weight.shape[1], k, k, k)
 
     def filter(self) -> Tensor:
-        """The expanded filter ``(out_fields * |K|, in_fields * in_order, k, k, k)``."""
-        w = self.weight[:, self._fiber_index, self._voxel_index]  # (out, |K|, in*in_order, k^3)
-        k = self.kernel_size
-        return w.reshape(-1, w.shape[2], k, k, k)
+        """The expanded filter; outside training and autograd it is cached until the weight changes.
+
+        The cache key is the weight's storage, dtype, device and in-place version counter (bumped by
+        optimiser steps and ``load_state_dict``), and the index's version, so a stale filter is never used.
+        """
+        if self.training or (torch.is_grad_enabled() and self.weight.requires_grad):
+            self._cache = None
+            return self.expand()
+        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device,
+               self._flat_index._version)
+        if self._cache is None or self._cache[0] != key:
+            with torch.no_grad():
+                self._cache = (key, self.expand())
+        return self._cache[1]
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv3d(x, self.filter(), stride=self.stride, padding=self.kernel_size // 2)
@@ -193,6 +213,13 @@ class VoxelGCNN(nn.Module):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise InputError(f"{c.name}: expected voxels (batch, C, D, H, W) = (batch, {c.in_channels}, {s}, {s}, "
                              f"{s}), got {got}")
+        # No silent cast: a float64 input to a float32 model would lose the precision it was made for
+        # (exactness checks), and integer or boolean voxels need a deliberate choice of scale.
+        dtype = self.head.weight.dtype
+        if x.dtype != dtype:
+            raise InputError(f"{c.name}: expected {str(dtype).removeprefix('torch.')} voxels (the model's dtype), got "
+                             f"{str(x.dtype).removeprefix('torch.')}; convert them with x.to({dtype}) or build the "
+                             "model in that dtype (build_model(..., dtype=...))")
 
     def transform(self, x: Tensor, element: int) -> Tensor:
         """Apply element ``element`` of G (escnn's order) to voxels ``(batch, C, s, s, s)``: an exact permutation."""
@@ -212,6 +239,10 @@ class VoxelGCNN(nn.Module):
 
     def _run(self, x: Tensor, trace: list[Traced] | None) -> Tensor:
         self._check(x)
+        if x.shape[0] == 0:  # an empty batch gives empty outputs of the right shapes (batch norm refuses it)
+            if trace is not None:
+                trace.extend(Traced(b, x.new_zeros(0, b.fields * b.group.order, *(b.side,) * 3)) for b in self._specs)
+            return x.new_zeros(0, self._specs[-1].fields)
         h = x
         for module, block in zip(self.blocks, self._specs):
             h = module(h)
