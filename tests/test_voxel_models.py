@@ -403,3 +403,32 @@ def test_a_class_count_that_does_not_match_the_data_is_refused(group: str, class
     config = parse_config({"group": group, "grid_size": 9, "classes": classes, "stages": [{"channels": 1}]})
     with pytest.raises(ConfigError, match=message):
         load_voxel_data(config, per_class=2, test_size=2)
+
+
+def test_voxel_error_plot_title_fits_the_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The O_h report has 47 transforms: the title must stay inside the figure (it was cut at both edges)."""
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from gscli.models._analysis import ErrorReport, LayerErrors, Transform, VariantErrors
+    from gscli.models._plot import plot_errors
+
+    transforms = [Transform(i, f"{90 * (i % 3 + 1)}° about ({i % 2},{i % 3 % 2},1)", "") for i in range(1, 48)]
+    errors = {t.name: 1e-3 for t in transforms}
+    layer = LayerErrors("lift.conv", "conv", "Oh", (2, 48, 9), tuple(errors), errors, errors)
+    report = ErrorReport("oh-polycubes", "Oh", "random", 0, 2, 9, "float32", transforms,
+                         [VariantErrors("none", ("Oh",), 10, 10, [layer], errors, tuple(errors), 1e-4)], dimensions=3)
+    seen = []
+    save = Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        save(fig, *args, **kwargs)
+        renderer = fig.canvas.get_renderer()
+        seen.append((fig._suptitle.get_window_extent(renderer), fig.bbox, fig._suptitle.get_text()))
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    matplotlib.use("Agg")
+    plot_errors(report, tmp_path / "oh.png")
+    (box, frame, text), = seen
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1, (box, frame)
+    assert "voxel grids" in text and "digits" not in text and "47" in text
