@@ -30,7 +30,7 @@ from gscli.models._config import ConfigError, ModelConfig, resolve_operators
 from gscli.nn import GroupDownsample, InputError
 from gscli.specs import GroupSpec, OperatorSpec
 
-__all__ = ["FieldBatchNorm3d", "GaussianBlur3d", "GroupConv3d", "VoxelGCNN"]
+__all__ = ["FieldBatchNorm3d", "GaussianBlur3d", "GroupConv3d", "ReadoutNorm", "VoxelGCNN"]
 
 
 class GroupConv3d(nn.Module):
@@ -135,6 +135,15 @@ class GaussianBlur3d(nn.Module):
         return F.conv3d(x, k, stride=self.stride, padding=self.radius, groups=c)
 
 
+class ReadoutNorm(nn.BatchNorm1d):
+    """Batch norm of the pooled invariant features ``(batch, fields)``; a training batch of one uses the running statistics."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1:  # one sample has no batch variance: normalise as in eval mode
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 class VoxelGCNN(nn.Module):
     r"""A G-CNN for cubic voxel grids, built from a 3-D :class:`~gscli.models.ModelConfig` (``grid_size``).
 
@@ -142,7 +151,8 @@ class VoxelGCNN(nn.Module):
     fields of the stage's group (:class:`GroupConv3d`), per-field batch norm, ReLU, optional
     anti-aliased spatial striding (Gaussian blur then stride) or strided convolutions, group
     downsampling (:class:`gscli.nn.GroupDownsample`: anti-aliased ``D = S P``, plain ``S``, or
-    none), and an invariant head: max over the group, mean over space, one linear layer.
+    none), and an invariant head: max over the group, mean over space, batch norm of those invariant
+    features (with ``batch_norm``), one linear layer.
 
     *Input* ``(batch, in_channels, grid_size, grid_size, grid_size)``; *output* ``(batch, classes)``.
 
@@ -191,6 +201,11 @@ class VoxelGCNN(nn.Module):
                 nodes = tuple(nodes[i] for i in layer.subgroup_nodes.tolist())
                 self._add(layer, Block(f"{stage.name}.group", "group", group, stage.channels, side_out, nodes, 3))
             in_fields, lifting = stage.channels, False
+        # The pooled invariant features of a voxel grid are mostly background: across pieces they vary by
+        # about a tenth of their mean, so a bare linear head learns from them very slowly (a model that fits
+        # 64 pieces with it stays near chance). A batch norm on them (per feature, so exactly invariant)
+        # puts that variation on the head's scale.
+        self.readout_norm = ReadoutNorm(config.stages[-1].channels) if config.batch_norm else nn.Identity()
         self.head = nn.Linear(config.stages[-1].channels, config.classes)
         self.final_group = group
         inverse = np.argmax(table == G.identity, axis=1)
@@ -198,6 +213,31 @@ class VoxelGCNN(nn.Module):
         self.register_buffer("_input_permutations",
                              torch.from_numpy(_escnn_nn.voxel_permutations(config.group, config.image_size)),
                              persistent=False)
+
+    @torch.no_grad()
+    def calibrate(self, images: Tensor, batch_size: int = 64) -> None:
+        """Recompute every batch norm's running statistics from ``images`` with the current weights.
+
+        Call it after training. Adam moves each weight by about the learning rate per step, which for
+        group convolutions (fan-in ``fields * |K| * k^3``, weights of size ~0.03) rescales the
+        pre-norm activations by large factors within a few steps; batch norm hides that in training,
+        but its running statistics, an average over the last ~10 steps, fall far behind, and the
+        eval-mode model then predicts at chance although the training-mode one fits the data.
+        The statistics become exact averages over ``images`` (``momentum = None``), in batches of
+        ``batch_size``; the model is left in eval mode.
+        """
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        self.train()
+        dtype = self.head.weight.dtype
+        for first in range(0, len(images), batch_size):
+            self(images[first : first + batch_size].to(dtype))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        self.eval()
 
     def _add(self, module: nn.Module, block: Block) -> None:
         self.blocks.append(module)
@@ -248,7 +288,7 @@ class VoxelGCNN(nn.Module):
             h = module(h)
             if trace is not None:
                 trace.append(Traced(block, h))
-        return self.pool(h, self._specs[-1])
+        return self.readout_norm(self.pool(h, self._specs[-1]))
 
     # The same pooling, logits, trace and lifting as the planar model (they only see blocks and fields).
     pool = staticmethod(GroupCNN.pool)
