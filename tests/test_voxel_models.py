@@ -473,3 +473,22 @@ def test_model_overfits_64_pieces_and_eval_mode_agrees_after_calibration() -> No
     assert float((calibrated.argmax(1) == y).float().mean()) >= 0.95
     assert relative(calibrated, batch_stats) <= 0.05  # unbiased vs biased variance: ~1% apart
     assert relative(stale, batch_stats) > 0.3  # negative control: the running statistics after training
+
+
+@pytest.mark.parametrize(("group", "classes", "expected"), [("Oh", 8, 7), ("O", 7, 8)])
+def test_eval_model_refuses_a_class_count_that_does_not_match_the_data(tmp_path: Path, group: str, classes: int,
+                                                                        expected: int) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from gscli.cli import main
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"group": group, "grid_size": 5, "classes": classes, "training": {"test_size": 8},
+                                  "stages": [{"channels": 1}]}))
+    result = CliRunner().invoke(main, ["eval-model", str(config), "--weights", "trained", "--variants", "none",
+                                       "--json"])
+    assert result.exit_code == 2, result.output
+    report = json.loads(result.stdout)
+    assert f"classes = {classes}, but the {group} tetracube data have {expected} classes" in json.dumps(report)
