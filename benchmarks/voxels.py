@@ -216,8 +216,9 @@ def run(config_path: str, args: argparse.Namespace) -> dict[str, Any]:
 
     config = load_config(ROOT / config_path if not Path(config_path).is_absolute() else config_path)
     out: dict[str, Any] = {"config": config.name, "group": str(config.group), "grid_size": config.image_size}
-    out["escnn_cache"] = cache_timing(str(ROOT / config_path))
-    out["filters"] = filter_timing(str(ROOT / config_path), args)
+    if not args.skip_timing:
+        out["escnn_cache"] = cache_timing(str(ROOT / config_path))
+        out["filters"] = filter_timing(str(ROOT / config_path), args)
     if args.timing_only:
         return out
     variants: dict[str, Any] = {}
@@ -231,12 +232,13 @@ def run(config_path: str, args: argparse.Namespace) -> dict[str, Any]:
             values = [r[key] for r in runs if r[key] is not None]
             summary[key] = statistics.fmean(values) if values else None
             summary[key + "_per_seed"] = [r[key] for r in runs]
-        step = _python(_STEP, str(ROOT / config_path), variant, args.store, str(args.repeats))
-        summary["fwd_bwd_seconds_batch8"] = step["seconds"]
-        summary["saved_mib_batch8"] = step["saved_mib"]
+        if not args.skip_timing:
+            step = _python(_STEP, str(ROOT / config_path), variant, args.store, str(args.repeats))
+            summary["fwd_bwd_seconds_batch8"] = step["seconds"]
+            summary["saved_mib_batch8"] = step["saved_mib"]
         variants[variant] = summary
     base = variants.get("none")
-    for summary in variants.values() if base is not None else ():
+    for summary in variants.values() if base is not None and not args.skip_timing else ():
         summary["fwd_bwd_vs_none"] = summary["fwd_bwd_seconds_batch8"] / base["fwd_bwd_seconds_batch8"]
         summary["saved_vs_none"] = summary["saved_mib_batch8"] / base["saved_mib_batch8"]
         summary["activations_vs_none"] = summary["activations_per_grid"] / base["activations_per_grid"]
@@ -257,6 +259,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=400, help="held-out pieces")
     parser.add_argument("--variants", default="antialiased,plain,none", help="comma-separated variants to train")
     parser.add_argument("--timing-only", action="store_true", help="only the escnn cache and filter timings")
+    parser.add_argument("--skip-timing", action="store_true", help="accuracy only: no cache, filter or step timings")
     parser.add_argument("--repeats", type=int, default=5, help="forward+backward repeats at batch 8")
     parser.add_argument("--store", default=str(ROOT / "operators"))
     parser.add_argument("--json", action="store_true")
@@ -270,18 +273,19 @@ def main() -> None:
         print(json.dumps({"results": results, "seconds": time.perf_counter() - start}, indent=1))
         return
     for r in results:
-        cache = r["escnn_cache"]
-        print(f"\n{r['config']} ({r['group']}, {r['grid_size']}^3): escnn cache cold {cache['cold_seconds']} s, "
-              f"warm {cache['warm_seconds']} s")
-        f = r["filters"]
-        print(f"group convolutions, batch 8, fwd+bwd: gather {f['train_gather']:.4f} s, index_select "
-              f"{f['train_index_select']:.4f} s, fixed filter {f['train_cached_filter']:.4f} s "
-              f"(gather / index_select {f['train_gather'] / f['train_index_select']:.2f}x, index_select / fixed "
-              f"{f['train_index_select'] / f['train_cached_filter']:.2f}x); expansion alone: gather "
-              f"{f['expand_gather'] * 1e3:.2f} ms, index_select {f['expand_index_select'] * 1e3:.2f} ms "
-              f"({f['expand_gather'] / f['expand_index_select']:.2f}x); eval forward: expanding "
-              f"{f['eval_expanding']:.4f} s, cached {f['eval_cached']:.4f} s "
-              f"({f['eval_expanding'] / f['eval_cached']:.2f}x)")
+        print(f"\n{r['config']} ({r['group']}, {r['grid_size']}^3)")
+        cache, f = r.get("escnn_cache"), r.get("filters")
+        if cache is not None:
+            print(f"escnn cache cold {cache['cold_seconds']} s, warm {cache['warm_seconds']} s")
+        if f is not None:
+            print(f"group convolutions, batch 8, fwd+bwd: gather {f['train_gather']:.4f} s, index_select "
+                  f"{f['train_index_select']:.4f} s, fixed filter {f['train_cached_filter']:.4f} s "
+                  f"(gather / index_select {f['train_gather'] / f['train_index_select']:.2f}x, index_select / fixed "
+                  f"{f['train_index_select'] / f['train_cached_filter']:.2f}x); expansion alone: gather "
+                  f"{f['expand_gather'] * 1e3:.2f} ms, index_select {f['expand_index_select'] * 1e3:.2f} ms "
+                  f"({f['expand_gather'] / f['expand_index_select']:.2f}x); eval forward: expanding "
+                  f"{f['eval_expanding']:.4f} s, cached {f['eval_cached']:.4f} s "
+                  f"({f['eval_expanding'] / f['eval_cached']:.2f}x)")
         if "variants" not in r:
             continue
         print(f"{'variant':<12} {'final':>5} {'acc':>6} {'inv in H':>9} {'inv out':>8} {'agree':>6} {'params':>7} "
@@ -291,8 +295,9 @@ def main() -> None:
                   f"{_fmt(v['logits_invariance_inside_max'], '9.1e')} "
                   f"{_fmt(v['logits_invariance_outside_mean'], '8.1e')} "
                   f"{v['prediction_agreement']:6.3f} {v['parameters']:7d} {v['activations_per_grid']:8d} "
-                  f"{v['seconds_per_epoch']:8.2f} {v['fwd_bwd_seconds_batch8']:8.3f} {_fmt(v.get('fwd_bwd_vs_none'), '6.2f')} "
-                  f"{v['saved_mib_batch8']:9.1f} {_fmt(v.get('saved_vs_none'), '6.2f')}")
+                  f"{v['seconds_per_epoch']:8.2f} {_fmt(v.get('fwd_bwd_seconds_batch8'), '8.3f')} "
+                  f"{_fmt(v.get('fwd_bwd_vs_none'), '6.2f')} {_fmt(v.get('saved_mib_batch8'), '9.1f')} "
+                  f"{_fmt(v.get('saved_vs_none'), '6.2f')}")
             print(f"{'':<12} accuracy per seed: {', '.join(f'{a:.3f}' for a in v['test_accuracy_per_seed'])}")
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
