@@ -133,12 +133,12 @@ def train_step(expand):
                                                      padding=conv.kernel_size // 2).square().mean()
         loss.backward()
         for conv in convs:
-            conv.weight.grad = None
+            conv.weight.grad = cached[id(conv)].grad = None
     return run
 
-cached = {id(c): c.expand().detach() for c in convs}
+cached = {id(c): c.expand().detach().requires_grad_() for c in convs}  # a leaf: conv3d still computes its gradient
 out = {"train_gather": median(train_step(gather)), "train_index_select": median(train_step(lambda c: c.expand())),
-       "train_cached_filter": median(train_step(lambda c: cached[id(c)].requires_grad_(False))),
+       "train_cached_filter": median(train_step(lambda c: cached[id(c)])),
        "expand_gather": median(lambda: [gather(c) for c in convs]),
        "expand_index_select": median(lambda: [c.expand() for c in convs])}
 model.eval()
@@ -155,8 +155,8 @@ def filter_timing(config_path: str, args: argparse.Namespace) -> dict[str, float
     """Seconds of the group convolutions at batch 8 (all of a config's, "none" variant): filter expansion costs.
 
     ``train_*``: forward+backward of every GroupConv3d on its real input, expanding the filter by the old
-    advanced-indexing gather, by the one ``index_select``, or not at all (a fixed, precomputed filter:
-    the floor); ``expand_*``: the expansion alone; ``eval_*``: the model's eval forward with the cached
+    advanced-indexing gather, by the one ``index_select``, or not at all (a precomputed filter that is
+    itself a leaf requiring grad, so the convolution's weight gradient is still computed: the floor); ``expand_*``: the expansion alone; ``eval_*``: the model's eval forward with the cached
     filter against expanding on every call.
     """
     return _python(_FILTER, config_path, args.store, str(args.repeats))
