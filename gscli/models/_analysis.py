@@ -32,7 +32,7 @@ from torch import Tensor
 
 from gscli.checks import worst
 from gscli.groups import is_signed_permutation, planar_element_name
-from gscli.inspect import printable
+from gscli.errors import printable
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
@@ -355,12 +355,10 @@ def propagate_errors(
                  torch.empty((), dtype=dtype).element_size())
     voxels = config.dimensions == 3
     if voxels:  # tetracubes, already at random exact cube rotations
-        from gscli.models._polycubes import CLASSES, load_polycubes
+        from gscli.models._polycubes import load_voxel_data
 
-        if config.classes != len(CLASSES):
-            raise ConfigError(f"{printable(config.name)}: voxel models are measured on the {len(CLASSES)} tetracubes; "
-                              f"classes must be {len(CLASSES)}, got {config.classes}")
-        train_set, test_set = load_polycubes(config.image_size, test_size=settings.test_size, seed=settings.seed)
+        # 8 tetracubes for O, 7 (mirror pair merged) for Oh; a config with another class count is refused
+        train_set, test_set = load_voxel_data(config, test_size=settings.test_size, seed=settings.seed)
         rotated_test = test_set.images
     else:
         if config.image_size < 9:
@@ -397,6 +395,8 @@ def propagate_errors(
             if log is not None:
                 log(f"training {config.name} ({variant}) for {settings.epochs} epochs on {len(train_set)} digits")
             result = train(model, train_set, settings, rotate=not voxels, log=log)
+            if voxels:  # batch-norm statistics of the final weights (see VoxelGCNN.calibrate)
+                model.calibrate(train_set.images, settings.batch_size)
             training = {"epochs": settings.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
                         "losses": list(result.losses),
                         "test_accuracy_rotated": accuracy(predict(model, rotated_test), test_set.labels),

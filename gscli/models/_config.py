@@ -61,7 +61,7 @@ VOXEL_SUBGROUPS = {"Oh": ("O", "D4", "C4", "D2", "C2", "C1"), "O": ("D4", "C4", 
 _MODEL_KEYS = {
     "kind": "gcnn (this model kind, the default) or scale (scale-equivariant Fourier models)",
     "name": "a label for tables and plots (default: the file name)",
-    "group": "the group G of the lifting convolution: C<N> or D<N>",
+    "group": "the group G of the lifting convolution: C<N> or D<N> (images), Oh or O (grid_size voxels)",
     "image_size": "side of the square input images, odd (e.g. 17 or 33)",
     "grid_size": "3-D models: side of the cubic voxel grid, odd (e.g. 9); group Oh or O",
     "in_channels": "channels of the input images (default 1)",
@@ -371,6 +371,9 @@ def _voxel_subgroup(current: GroupSpec, subgroup: SubgroupSpec | None, rate: int
     allowed = VOXEL_SUBGROUPS[current.family]
     listing = ", ".join(f"{t} (rate {current.order // SubgroupSpec.parse(t).order})" for t in allowed)
     if subgroup is not None:
+        if subgroup.order >= current.order or current.order % subgroup.order:
+            raise ConfigError(f"{where}: {subgroup} is not a proper subgroup of {current} (the stage's group, order "
+                              f"{current.order}); subgroups 3-D models can continue on: {listing}")
         if str(subgroup) not in allowed:
             raise ConfigError(f"{where}: subgroup {subgroup} of {current} has no escnn 3-D gspace for the next stage's "
                               f"convolution; subgroups 3-D models can continue on: {listing}")
@@ -471,7 +474,8 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     if not isinstance(name, str) or not name:
         raise ConfigError(f"model: name must be a non-empty string, got {name!r}")
     if "group" not in data:
-        raise ConfigError("model: 'group' is required (the group of the lifting convolution: C<N> or D<N>, e.g. D4)")
+        allowed = "Oh or O (cube groups, for grid_size voxels)" if "grid_size" in data else "C<N> or D<N>, e.g. D4"
+        raise ConfigError(f"model: 'group' is required (the group of the lifting convolution: {allowed})")
     try:
         group = GroupSpec.parse(data["group"])
     except SpecError as exc:
@@ -574,13 +578,16 @@ def estimate_memory(config: ModelConfig, batch: int, itemsize: int = 4) -> tuple
         where = f"stage {index} ({stage.name!r})"
         maps = 4 * batch * stage.channels * order * side**d * itemsize
         filters = 3 * stage.channels * order * fields_in * group_in * stage.kernel_size**d * itemsize
-        parts.append((maps, f"{where}: channels = {stage.channels} on {side}x{side} maps (image_size "
-                            f"{config.image_size}) of a group of order {order}, for {batch} images"))
+        grid, size_key = ("x".join([str(side)] * 3) + " voxels", "grid_size") if d == 3 else \
+            (f"{side}x{side} maps", "image_size")
+        parts.append((maps, f"{where}: channels = {stage.channels} on {grid} ({size_key} "
+                            f"{config.image_size}) of a group of order {order}, for {batch} {'grids' if d == 3 else 'images'}"))
         parts.append((filters, f"{where}: a filter bank of channels = {stage.channels} x kernel_size = "
-                               f"{stage.kernel_size}^2 x {fields_in} input fields on a group of order {order}"))
+                               f"{stage.kernel_size}^{d} x {fields_in} input fields on a group of order {order}"))
         fields_in, group_in = stage.channels, order
     parts.append((2 * batch * config.in_channels * config.image_size**d * itemsize,
-                  f"the input: in_channels = {config.in_channels}, image_size = {config.image_size}"))
+                  f"the input: in_channels = {config.in_channels}, {'grid_size' if d == 3 else 'image_size'} = "
+                  f"{config.image_size}"))
     parts.append((3 * fields_in * config.classes * itemsize, f"the head: classes = {config.classes}"))
     parts.sort(key=lambda p: -p[0])
     return sum(p for p, _ in parts), parts

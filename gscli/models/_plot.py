@@ -55,9 +55,13 @@ def plot_errors(report: ErrorReport, path: str | Path) -> Path:
         axis.grid(True, which="major", alpha=0.3)
     left.set_ylabel("relative error (mean over grid transforms)")
     left.legend(fontsize=8)
-    transforms = ", ".join(t.name for t in report.transforms)
-    fig.suptitle(f"{report.model}: {report.group}, {report.weights} weights, {report.images} digits, "
-                 f"{report.dtype}; transforms {transforms}", fontsize=10)
+    if report.dimensions == 3:  # 23 or 47 cube symmetries do not fit a title: say what they are
+        transforms = f"all {len(report.transforms)} non-identity elements of {report.group}"
+    else:
+        transforms = "transforms " + ", ".join(t.name for t in report.transforms)
+    inputs = "voxel grids" if report.dimensions == 3 else "digits"
+    fig.suptitle(f"{report.model}: {report.group}, {report.weights} weights, {report.images} {inputs}, "
+                 f"{report.dtype}; {transforms}", fontsize=10, wrap=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

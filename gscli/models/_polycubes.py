@@ -8,6 +8,8 @@ The two screws are mirror images of each other and no rotation maps one onto the
 model invariant under O (rotations) can tell them apart while one invariant under O_h (rotations
 and the inversion) cannot: an O_h model has to keep some orientation information (group
 downsampling O_h -> O or further) to reach full accuracy. Every other piece is its own mirror image.
+With ``merge_mirror=True`` the screws are one class, ``screw`` (:data:`MERGED_CLASSES`, 7 classes),
+each sample of it either chirality with probability 1/2: the task an O_h-invariant model can solve.
 
 Each sample: pick the piece, rotate its unit cubes by one of the 24 cube rotations (signed 3x3
 permutation matrices of determinant 1, uniformly at random), scale every unit cube to
@@ -24,10 +26,12 @@ import itertools
 import numpy as np
 import torch
 
-from gscli.models._config import ConfigError
+from gscli.errors import printable
+from gscli.models._config import ConfigError, ModelConfig
 from gscli.models._data import Digits
 
-__all__ = ["CLASSES", "PIECES", "cube_rotations", "load_polycubes", "polycubes"]
+__all__ = ["CLASSES", "MERGED_CLASSES", "PIECES", "classes_for", "cube_rotations", "load_polycubes",
+           "load_voxel_data", "polycubes"]
 
 PIECES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "I": ((0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)),
@@ -40,6 +44,8 @@ PIECES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "screw-b": ((0, 0, 0), (1, 0, 0), (1, 1, 0), (1, 1, -1)),
 }
 CLASSES = tuple(PIECES)
+#: The classes with the mirror pair merged (``merge_mirror=True``): class 6 is either screw.
+MERGED_CLASSES = CLASSES[:6] + ("screw",)
 
 
 def cube_rotations(proper: bool = True) -> np.ndarray:
@@ -55,13 +61,14 @@ def cube_rotations(proper: bool = True) -> np.ndarray:
 
 
 def polycubes(per_class: int, grid_size: int = 9, scale: int = 2, noise: float = 0.0,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``per_class`` samples of each tetracube (see the module docstring).
+              seed: int = 0, merge_mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` samples of each tetracube class (see the module docstring).
 
     Returns
     -------
-    voxels : ndarray of float32, shape (8 * per_class, 1, grid_size, grid_size, grid_size)
-    labels : ndarray of int64, shape (8 * per_class,), indices into :data:`CLASSES`
+    voxels : ndarray of float32, shape (n * per_class, 1, grid_size, grid_size, grid_size)
+    labels : ndarray of int64, shape (n * per_class,), indices into :data:`CLASSES` (n = 8), or into
+        :data:`MERGED_CLASSES` (n = 7) with ``merge_mirror``
     """
     if not isinstance(per_class, int) or per_class < 1:
         raise ConfigError(f"per_class must be a positive integer, got {per_class!r}")
@@ -72,12 +79,14 @@ def polycubes(per_class: int, grid_size: int = 9, scale: int = 2, noise: float =
         raise ConfigError(f"noise must be >= 0, got {noise}")
     rng = np.random.default_rng(seed)
     rotations = cube_rotations()
-    labels = np.repeat(np.arange(len(CLASSES), dtype=np.int64), per_class)
+    names = MERGED_CLASSES if merge_mirror else CLASSES
+    labels = np.repeat(np.arange(len(names), dtype=np.int64), per_class)
     labels = labels[rng.permutation(len(labels))]
     voxels = np.zeros((len(labels), 1, grid_size, grid_size, grid_size), dtype=np.float32)
     block = np.stack(np.meshgrid(*[np.arange(scale)] * 3, indexing="ij"), -1).reshape(-1, 3)
     for i, label in enumerate(labels):
-        cubes = np.asarray(PIECES[CLASSES[label]], dtype=np.int64) @ rotations[rng.integers(len(rotations))].T
+        piece = names[label] if names[label] != "screw" else ("screw-a", "screw-b")[rng.integers(2)]
+        cubes = np.asarray(PIECES[piece], dtype=np.int64) @ rotations[rng.integers(len(rotations))].T
         cubes -= cubes.min(axis=0)
         extent = (cubes.max(axis=0) + 1) * scale
         offset = np.array([rng.integers(grid_size - e + 1) for e in extent])
@@ -89,10 +98,34 @@ def polycubes(per_class: int, grid_size: int = 9, scale: int = 2, noise: float =
 
 
 def load_polycubes(grid_size: int, per_class: int = 100, test_size: int = 200, seed: int = 0,
-                   noise: float = 0.1) -> tuple[Digits, Digits]:
+                   noise: float = 0.1, merge_mirror: bool = False) -> tuple[Digits, Digits]:
     """Train and test splits of :func:`polycubes` (``scale = (grid_size - 1) // 4``, at least 1)."""
-    if not 0 < test_size < 8 * per_class:
-        raise ConfigError(f"test_size must lie in 1..{8 * per_class - 1}, got {test_size}")
-    voxels, labels = polycubes(per_class, grid_size, max(1, (grid_size - 1) // 4), noise, seed)
+    total = (len(MERGED_CLASSES) if merge_mirror else len(CLASSES)) * per_class
+    if not 0 < test_size < total:
+        raise ConfigError(f"test_size must lie in 1..{total - 1}, got {test_size}")
+    voxels, labels = polycubes(per_class, grid_size, max(1, (grid_size - 1) // 4), noise, seed, merge_mirror)
     x, y = torch.from_numpy(voxels), torch.from_numpy(labels)
     return Digits(x[test_size:], y[test_size:]), Digits(x[:test_size], y[:test_size])
+
+
+def classes_for(config: ModelConfig) -> tuple[str, ...]:
+    """The tetracube classes a voxel configuration is trained on: the mirror pair merged for O_h.
+
+    An O_h model is invariant (variant ``none``) or close to it, and no O_h-invariant function
+    separates the two screws, so O_h configurations use :data:`MERGED_CLASSES`; O uses
+    :data:`CLASSES`. Raises :class:`ConfigError` when ``config.classes`` does not match.
+    """
+    if config.dimensions != 3:
+        raise ConfigError(f"{printable(config.name)}: the tetracubes are voxels; this configuration has image_size, not grid_size")
+    names = MERGED_CLASSES if config.group.family == "Oh" else CLASSES
+    if config.classes != len(names):
+        raise ConfigError(f"{printable(config.name)}: classes = {config.classes}, but the {config.group} tetracube data have "
+                          f"{len(names)} classes ({', '.join(names)}): set classes = {len(names)}")
+    return names
+
+
+def load_voxel_data(config: ModelConfig, per_class: int = 100, test_size: int = 200, seed: int = 0,
+                    noise: float = 0.1) -> tuple[Digits, Digits]:
+    """:func:`load_polycubes` for ``config`` (its grid size and :func:`classes_for`, checked)."""
+    names = classes_for(config)
+    return load_polycubes(config.image_size, per_class, test_size, seed, noise, merge_mirror=names == MERGED_CLASSES)

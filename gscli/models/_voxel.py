@@ -30,7 +30,7 @@ from gscli.models._config import ConfigError, ModelConfig, resolve_operators
 from gscli.nn import GroupDownsample, InputError
 from gscli.specs import GroupSpec, OperatorSpec
 
-__all__ = ["FieldBatchNorm3d", "GaussianBlur3d", "GroupConv3d", "VoxelGCNN"]
+__all__ = ["FieldBatchNorm3d", "GaussianBlur3d", "GroupConv3d", "ReadoutNorm", "VoxelGCNN"]
 
 
 class GroupConv3d(nn.Module):
@@ -61,19 +61,39 @@ class GroupConv3d(nn.Module):
         fan_in = in_fields * in_order * kernel_size**3
         weight = torch.randn(out_fields, in_fields * in_order, kernel_size**3) * math.sqrt(2 / fan_in)
         self.weight = nn.Parameter(weight)
+        # W[(c', g), (c, h), x] = w[c', (c, g^-1 h), g^-1 x] as one flat index into w.reshape(out, -1), so that
+        # the expansion is a single index_select (forward) and index_add (backward) on every training step
         h = np.arange(in_order)
         c = np.arange(in_fields)
-        rows = [(c[:, None] * in_order + (h[None, :] if fiber is None else fiber[g][None, :])).reshape(-1)
-                for g in range(order)]
-        self.register_buffer("_fiber_index", torch.from_numpy(np.stack(rows)[:, :, None].astype(np.int64)),
-                             persistent=False)
-        self.register_buffer("_voxel_index", torch.from_numpy(voxels[:, None, :].astype(np.int64)), persistent=False)
+        taps = kernel_size**3
+        flat = np.empty((order, in_fields * in_order, taps), dtype=np.int64)
+        for g in range(order):
+            source = (c[:, None] * in_order + (h[None, :] if fiber is None else fiber[g][None, :])).reshape(-1)
+            flat[g] = source[:, None] * taps + voxels[g][None, :]
+        self.register_buffer("_flat_index", torch.from_numpy(flat.reshape(-1)), persistent=False)
+        self._cache: tuple[tuple, Tensor] | None = None
+
+    def expand(self) -> Tensor:
+        """The expanded filter ``(out_fields * |K|, in_fields * in_order, k, k, k)``, computed now (with autograd)."""
+        out, k = self.weight.shape[0], self.kernel_size
+        w = self.weight.reshape(out, -1).index_select(1, self._flat_index)  # (out, |K| * in * in_order * k^3)
+        return w.reshape(out * self.order, self.weight.shape[1], k, k, k)
 
     def filter(self) -> Tensor:
-        """The expanded filter ``(out_fields * |K|, in_fields * in_order, k, k, k)``."""
-        w = self.weight[:, self._fiber_index, self._voxel_index]  # (out, |K|, in*in_order, k^3)
-        k = self.kernel_size
-        return w.reshape(-1, w.shape[2], k, k, k)
+        """The expanded filter; outside training and autograd it is cached until the weight changes.
+
+        The cache key is the weight's storage, dtype, device and in-place version counter (bumped by
+        optimiser steps and ``load_state_dict``), and the index's version, so a stale filter is never used.
+        """
+        if self.training or (torch.is_grad_enabled() and self.weight.requires_grad):
+            self._cache = None
+            return self.expand()
+        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device,
+               self._flat_index._version)
+        if self._cache is None or self._cache[0] != key:
+            with torch.no_grad():
+                self._cache = (key, self.expand())
+        return self._cache[1]
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv3d(x, self.filter(), stride=self.stride, padding=self.kernel_size // 2)
@@ -115,6 +135,15 @@ class GaussianBlur3d(nn.Module):
         return F.conv3d(x, k, stride=self.stride, padding=self.radius, groups=c)
 
 
+class ReadoutNorm(nn.BatchNorm1d):
+    """Batch norm of the pooled invariant features ``(batch, fields)``; a training batch of one uses the running statistics."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] == 1:  # one sample has no batch variance: normalise as in eval mode
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 class VoxelGCNN(nn.Module):
     r"""A G-CNN for cubic voxel grids, built from a 3-D :class:`~gscli.models.ModelConfig` (``grid_size``).
 
@@ -122,7 +151,8 @@ class VoxelGCNN(nn.Module):
     fields of the stage's group (:class:`GroupConv3d`), per-field batch norm, ReLU, optional
     anti-aliased spatial striding (Gaussian blur then stride) or strided convolutions, group
     downsampling (:class:`gscli.nn.GroupDownsample`: anti-aliased ``D = S P``, plain ``S``, or
-    none), and an invariant head: max over the group, mean over space, one linear layer.
+    none), and an invariant head: max over the group, mean over space, batch norm of those invariant
+    features (with ``batch_norm``), one linear layer.
 
     *Input* ``(batch, in_channels, grid_size, grid_size, grid_size)``; *output* ``(batch, classes)``.
 
@@ -171,6 +201,11 @@ class VoxelGCNN(nn.Module):
                 nodes = tuple(nodes[i] for i in layer.subgroup_nodes.tolist())
                 self._add(layer, Block(f"{stage.name}.group", "group", group, stage.channels, side_out, nodes, 3))
             in_fields, lifting = stage.channels, False
+        # The pooled invariant features of a voxel grid are mostly background: across pieces they vary by
+        # about a tenth of their mean, so a bare linear head learns from them very slowly (a model that fits
+        # 64 pieces with it stays near chance). A batch norm on them (per feature, so exactly invariant)
+        # puts that variation on the head's scale.
+        self.readout_norm = ReadoutNorm(config.stages[-1].channels) if config.batch_norm else nn.Identity()
         self.head = nn.Linear(config.stages[-1].channels, config.classes)
         self.final_group = group
         inverse = np.argmax(table == G.identity, axis=1)
@@ -178,6 +213,31 @@ class VoxelGCNN(nn.Module):
         self.register_buffer("_input_permutations",
                              torch.from_numpy(_escnn_nn.voxel_permutations(config.group, config.image_size)),
                              persistent=False)
+
+    @torch.no_grad()
+    def calibrate(self, images: Tensor, batch_size: int = 64) -> None:
+        """Recompute every batch norm's running statistics from ``images`` with the current weights.
+
+        Call it after training. Adam moves each weight by about the learning rate per step, which for
+        group convolutions (fan-in ``fields * |K| * k^3``, weights of size ~0.03) rescales the
+        pre-norm activations by large factors within a few steps; batch norm hides that in training,
+        but its running statistics, an average over the last ~10 steps, fall far behind, and the
+        eval-mode model then predicts at chance although the training-mode one fits the data.
+        The statistics become exact averages over ``images`` (``momentum = None``), in batches of
+        ``batch_size``; the model is left in eval mode.
+        """
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        self.train()
+        dtype = self.head.weight.dtype
+        for first in range(0, len(images), batch_size):
+            self(images[first : first + batch_size].to(dtype))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        self.eval()
 
     def _add(self, module: nn.Module, block: Block) -> None:
         self.blocks.append(module)
@@ -193,6 +253,13 @@ class VoxelGCNN(nn.Module):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise InputError(f"{c.name}: expected voxels (batch, C, D, H, W) = (batch, {c.in_channels}, {s}, {s}, "
                              f"{s}), got {got}")
+        # No silent cast: a float64 input to a float32 model would lose the precision it was made for
+        # (exactness checks), and integer or boolean voxels need a deliberate choice of scale.
+        dtype = self.head.weight.dtype
+        if x.dtype != dtype:
+            raise InputError(f"{c.name}: expected {str(dtype).removeprefix('torch.')} voxels (the model's dtype), got "
+                             f"{str(x.dtype).removeprefix('torch.')}; convert them with x.to({dtype}) or build the "
+                             "model in that dtype (build_model(..., dtype=...))")
 
     def transform(self, x: Tensor, element: int) -> Tensor:
         """Apply element ``element`` of G (escnn's order) to voxels ``(batch, C, s, s, s)``: an exact permutation."""
@@ -212,12 +279,16 @@ class VoxelGCNN(nn.Module):
 
     def _run(self, x: Tensor, trace: list[Traced] | None) -> Tensor:
         self._check(x)
+        if x.shape[0] == 0:  # an empty batch gives empty outputs of the right shapes (batch norm refuses it)
+            if trace is not None:
+                trace.extend(Traced(b, x.new_zeros(0, b.fields * b.group.order, *(b.side,) * 3)) for b in self._specs)
+            return x.new_zeros(0, self._specs[-1].fields)
         h = x
         for module, block in zip(self.blocks, self._specs):
             h = module(h)
             if trace is not None:
                 trace.append(Traced(block, h))
-        return self.pool(h, self._specs[-1])
+        return self.readout_norm(self.pool(h, self._specs[-1]))
 
     # The same pooling, logits, trace and lifting as the planar model (they only see blocks and fields).
     pool = staticmethod(GroupCNN.pool)
