@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from gscli.checks import worst
-from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.errors import printable
+from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
 from gscli.models._builder import GroupCNN, build_model
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
