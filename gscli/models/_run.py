@@ -32,7 +32,7 @@ from typing import Any
 
 from gscli._signals import interrupt_requested, interrupts_deferred
 from gscli.errors import GscliError
-from gscli.fileformat import _fsync_folder, temporary_path
+from gscli.atomic import _fsync_folder, temporary_path
 
 __all__ = ["MANIFEST", "RUN_FORMAT", "RunError", "Run", "config_identity", "config_differences", "operator_digests",
            "read_checkpoint", "read_run", "check_run", "load_run_model"]
