@@ -44,7 +44,7 @@ import torch
 
 from gscli.models import VARIANTS, load_config
 from gscli.models._analysis import grid_transforms, prediction_invariance, propagate_errors
-from gscli.models._builder import build_model
+from gscli.models._build import build_model
 from gscli.models._data import load_dataset, random_rotations, rotate
 from gscli.models._train import accuracy, predict, train
 

@@ -16,7 +16,7 @@ pytest.importorskip("escnn", reason="models are built from escnn convolutions")
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from gscli.models._builder import build_model
+from gscli.models._build import build_model
 
 # No batch norm: DDP keeps batch statistics per process (SyncBatchNorm is another matter), and the
 # single-process reference below must see the same arithmetic.

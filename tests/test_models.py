@@ -29,7 +29,7 @@ from gscli.models._analysis import (
     propagate_errors,
     variant_errors,
 )
-from gscli.models._builder import build_model
+from gscli.models._build import build_model
 from gscli.models._data import load_digits
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

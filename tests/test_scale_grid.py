@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from gscli import fileformat
+from gscli.build import build_spec as build_grid
 from gscli.cli import main
 from gscli.errors import CheckError, FormatError, SpecError
 from gscli.evaluate import evaluate
-from gscli.fileformat import read_operator, write_operator
-from gscli.build import build_spec as build_grid
 from gscli.families.grid._operator import CONSTRUCTION, GRID_TOLERANCES, build_grid_operator, check_grid, grid_arrays
+from gscli.fileformat import read_operator, write_operator
 from gscli.specs import GridOperatorSpec, GridSpec, parse_operator_spec
 from gscli.store import operator_path
 

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from gscli.build import build_spec as build_grid
 from gscli.cli import main
 from gscli.errors import SizeError, StoreError
 from gscli.evaluate import evaluate
-from gscli.fileformat import read_operator, write_operator
-from gscli.build import build_spec as build_grid
 from gscli.families.grid import _experiments as _grid_experiments
 from gscli.families.grid import _operator as _grid
 from gscli.families.grid._operator import (
@@ -30,6 +29,7 @@ from gscli.families.grid._operator import (
     grid_matrix,
     intermediate_sizes,
 )
+from gscli.fileformat import read_operator, write_operator
 from gscli.specs import GridOperatorSpec
 
 ROOT = Path(__file__).resolve().parent.parent

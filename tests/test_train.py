@@ -88,7 +88,7 @@ def test_resume_after_one_epoch_gives_the_uninterrupted_weights_bit_for_bit(stor
     train_run(config, tmp_path / "seed1", seed=1, store=store)
     assert not _equal(_weights(tmp_path / "seed1"), _weights(tmp_path / "full"))
     # and training moved the weights away from the seeded initial ones
-    from gscli.models._builder import build_model
+    from gscli.models._build import build_model
 
     initial = build_model(config, store=store, seed=0).state_dict()
     assert not _equal(initial, _weights(tmp_path / "full"))

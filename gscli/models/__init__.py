@@ -24,11 +24,10 @@ from gscli.models._config import (
     TrainingConfig,
     check_memory,
     estimate_memory,
-    load_config,
-    parse_config,
     resolve_operators,
     subgroup_types,
 )
+from gscli.models._load import load_config, parse_config
 
 __all__ = [
     "SCALE_VARIANTS",
@@ -67,7 +66,8 @@ __all__ = [
 
 
 _LAZY = {  # escnn-, torch- or matplotlib-backed names load on first use (importing escnn takes seconds)
-    "GroupCNN": "_builder", "build_model": "_builder", "Block": "_builder", "Traced": "_builder",
+    "GroupCNN": "_builder", "build_model": "_build", "Block": "_gcnn", "Traced": "_gcnn", "GCNN": "_gcnn",
+    "VoxelGCNN": "_voxel",
     "propagate_errors": "_analysis", "ErrorReport": "_analysis", "grid_transforms": "_analysis",
     "prediction_invariance": "_analysis", "plot_errors": "_plot", "load_digits": "_data", "train": "_train",
     "load_dataset": "_data", "load_mnist": "_data",

@@ -34,7 +34,8 @@ from gscli.checks import worst
 from gscli.errors import printable
 from gscli.groups import is_signed_permutation, planar_element_name
 from gscli.models import _escnn_nn
-from gscli.models._builder import GroupCNN, build_model
+from gscli.models._build import build_model
+from gscli.models._builder import GroupCNN
 from gscli.models._config import VARIANTS, ConfigError, ModelConfig, check_memory
 from gscli.models._data import load_dataset, random_rotations
 from gscli.models._train import accuracy, predict, train

@@ -1,54 +1,22 @@
-"""The G-CNN builder: escnn group convolutions with gscli group downsampling between stages."""
+"""The planar G-CNN: escnn group convolutions with gscli group downsampling between stages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from gscli.models import _escnn_nn
 from gscli.models._config import ModelConfig, resolve_operators
+from gscli.models._gcnn import GCNN, Block, Traced
 from gscli.nn import GroupDownsample, InputError
 from gscli.specs import GroupSpec, OperatorSpec
 
-__all__ = ["Block", "GroupCNN", "Traced", "build_model"]
+__all__ = ["Block", "GroupCNN", "Traced"]
 
 
-@dataclass(frozen=True)
-class Block:
-    """What one block of a :class:`GroupCNN` outputs.
-
-    ``kind`` is ``conv`` (conv, norm, ReLU), ``pool`` (anti-aliased spatial downsampling) or
-    ``group`` (group downsampling K -> H). ``group`` is the group the output fields live on, and
-    ``nodes_in_g`` the index in G of each of its elements, in escnn's order for that group.
-    """
-
-    name: str
-    kind: str
-    group: GroupSpec
-    fields: int
-    side: int
-    nodes_in_g: tuple[int, ...]
-    dims: int = 2  # spatial dimensions: 2 (images) or 3 (voxels)
-
-    @property
-    def size(self) -> int:
-        """Activations per image: fields * |group| * side^dims."""
-        return self.fields * self.group.order * self.side**self.dims
-
-
-@dataclass(frozen=True)
-class Traced:
-    """A block's output for a batch: the plain tensor ``(batch, fields*|K|, side, side)``."""
-
-    block: Block
-    tensor: Tensor
-
-
-class GroupCNN(nn.Module):
+class GroupCNN(GCNN):
     r"""A G-CNN for square images, built from a :class:`~gscli.models.ModelConfig`.
 
     Lifting convolution (image -> regular fields of G), group convolutions (escnn ``R2Conv`` on
@@ -158,71 +126,7 @@ class GroupCNN(nn.Module):
                 trace.append(Traced(block, h.tensor))
         return self.pool(h.tensor, self._specs[-1])
 
-    @staticmethod
-    def pool(features: Tensor, block: Block) -> Tensor:
-        """Invariant pooling of regular fields: max over the group, mean over space -> ``(batch, fields)``."""
-        batch = features.shape[0]
-        fibers = features.reshape(batch, block.fields, block.group.order, -1)
-        return fibers.amax(dim=2).mean(dim=2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(batch, classes)`` of images ``(batch, in_channels, side, side)``."""
-        return self.head(self._run(x, None))
-
-    def trace(self, x: Tensor) -> tuple[list[Traced], Tensor, Tensor]:
-        """Every block's output, the pooled invariant features ``(batch, fields)`` and the logits."""
-        found: list[Traced] = []
-        pooled = self._run(x, found)
-        return found, pooled, self.head(pooled)
-
-    def downsampling_layers(self) -> list[GroupDownsample]:
-        """The group downsampling layers, in order."""
-        return [m for m in self.blocks if isinstance(m, GroupDownsample)]
-
-    def lift(self, features: Tensor, index: int) -> Tensor:
-        """Map block ``index``'s output back to regular fields of G with the layers' reconstructions U.
-
-        For blocks still on G this is the identity. For a block after downsamplings G -> H_1 -> ...
-        -> H_k it is ``U_1 ... U_k`` applied to every field (``GroupDownsample.upsample``): the
-        bandlimited G-signal whose samples on H_k the features are.
-        """
-        ups = [m for m in list(self.blocks)[: index + 1] if isinstance(m, GroupDownsample)]
-        for layer in reversed(ups):
-            features = layer.upsample(features)
-        return features
-
-    def parameter_count(self) -> int:
-        """Trainable parameters (escnn's free kernel coefficients, norms, head)."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    def activation_count(self) -> int:
-        """Activations per image over all blocks (what training keeps for the backward pass, roughly)."""
-        return sum(b.size for b in self._specs)
-
     def extra_repr(self) -> str:
         chain = " -> ".join([str(self.config.group)] + [str(op.subgroup) for op in self.operators if op is not None])
         return (f"name={self.config.name!r}, groups={chain}, variant={self.config.group_downsampling}, "
                 f"image_size={self.config.image_size}, classes={self.config.classes}")
-
-
-def build_model(config: ModelConfig, variant: str | None = None, store: str | Path | None = None,
-                seed: int | None = None, dtype: torch.dtype = torch.float32) -> GroupCNN:
-    """Build a :class:`GroupCNN` for ``config`` (optionally another ``variant``), seeded and in ``dtype``.
-
-    A 3-D configuration (``grid_size``) gives a :class:`~gscli.models._voxel.VoxelGCNN` instead.
-
-    escnn samples its kernel bases in float32 whatever the dtype, so a float64 model is exactly
-    equivariant only to about 1e-8 (relative), not to float64 rounding.
-
-    With the same ``seed``, the ``antialiased`` and ``plain`` variants get identical weights (the
-    downsampling layers have no parameters).
-    """
-    if variant is not None:
-        config = config.with_variant(variant)
-    if seed is not None:
-        torch.manual_seed(seed)
-    if config.dimensions == 3:
-        from gscli.models._voxel import VoxelGCNN
-
-        return VoxelGCNN(config, store=store).to(dtype)  # type: ignore[return-value]
-    return GroupCNN(config, store=store).to(dtype)

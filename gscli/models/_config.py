@@ -19,18 +19,14 @@ D_{N/2} or C_N) is resolved when the model is built, by gscli's subgroup rule (l
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gscli.errors import GscliError, SpecError, SubgroupError
+from gscli.errors import SpecError, SubgroupError
+from gscli.models._recipe import DATASETS, TRAINING_KEYS, TrainingConfig, parse_recipe
+from gscli.models._validate import ConfigError, bool_key, float_key, int_key, unknown_keys
 from gscli.specs import GroupSpec, OperatorSpec, SubgroupSpec
-
-if TYPE_CHECKING:
-    from gscli.models._scale import ScaleModelConfig
 
 __all__ = [
     "VARIANTS",
@@ -39,8 +35,7 @@ __all__ = [
     "ModelConfig",
     "StageConfig",
     "TrainingConfig",
-    "load_config",
-    "parse_config",
+    "parse_gcnn_config",
     "resolve_operators",
     "subgroup_types",
     "estimate_memory",
@@ -81,37 +76,6 @@ _STAGE_KEYS = {
     "subgroup": "group downsampling to this subgroup type (e.g. D2, C4)",
     "rate": "group downsampling by this index |K|/|H|",
 }
-_TRAINING_KEYS = {
-    "epochs": "passes over the training images (default 6)",
-    "batch_size": "images per step (default 64)",
-    "learning_rate": "learning rate (the peak of the onecycle schedule; default 3e-3)",
-    "weight_decay": "weight decay (default 0)",
-    "seed": "seed of weights, data split and augmentation (default 0)",
-    "test_size": "digits held out for testing (default 500)",
-    "dataset": "digits (scikit-learn's 8x8, resized) | mnist (5000 real 28x28 digits, zero-padded; image_size >= 29)",
-    "optimizer": "adam | adamw | sgd (default adam)",
-    "momentum": "SGD momentum (default 0.9; sgd only)",
-    "schedule": "learning rate per step: cosine (to 0) | onecycle | step | constant (default cosine)",
-    "step_epochs": "step schedule: epochs between decays (default 10)",
-    "gamma": "step schedule: factor of each decay (default 0.1)",
-    "rotation": "random rotation of every training image by up to this many degrees (0-180; 180: any angle, "
-                "0 or false: none; default 180)",
-    "flip": "random left-right flip of half the training images (default false)",
-    "label_smoothing": "cross-entropy label smoothing in [0, 1) (default 0)",
-}
-_DATASETS = ("digits", "mnist")
-#: Recipe keys of gscli.models' training loop (optimizer, schedule, augmentation, loss).
-_RECIPE_KEYS = ("optimizer", "momentum", "schedule", "step_epochs", "gamma", "rotation", "flip", "label_smoothing")
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "onecycle", "step", "constant")
-
-
-class ConfigError(GscliError, ValueError):
-    """A model configuration is malformed or describes a model that cannot be built."""
-
-    exit_code = 2
-
-
 @dataclass(frozen=True)
 class StageConfig:
     """One stage: conv -> [norm] -> ReLU -> [spatial stride] -> [group downsampling].
@@ -139,38 +103,6 @@ class StageConfig:
         if self.rate is not None:
             out["rate"] = self.rate
         return out
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Training settings: the recipe (optimizer, per-step schedule, augmentation, loss) and the data.
-
-    The defaults are the original recipe: Adam, cosine decay to 0, every image rotated by a random
-    angle, plain cross entropy.
-    """
-
-    epochs: int = 6
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.0
-    seed: int = 0
-    test_size: int = 500
-    dataset: str = "digits"
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    step_epochs: int = 10
-    gamma: float = 0.1
-    rotation: float = 180.0
-    flip: bool = False
-    label_smoothing: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "weight_decay": self.weight_decay, "seed": self.seed, "test_size": self.test_size,
-                "dataset": self.dataset, "optimizer": self.optimizer, "momentum": self.momentum,
-                "schedule": self.schedule, "step_epochs": self.step_epochs, "gamma": self.gamma,
-                "rotation": self.rotation, "flip": self.flip, "label_smoothing": self.label_smoothing}
 
 
 @dataclass(frozen=True)
@@ -215,119 +147,12 @@ class ModelConfig:
         }
 
 
-def _choice(mapping: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
-    value = mapping.get(key, allowed[0])
-    if value not in allowed:
-        raise ConfigError(f"{where}: {key} must be one of {', '.join(allowed)}, got {value!r:.80}")
-    return value
-
-
-def parse_recipe(training: Mapping[str, Any]) -> dict[str, Any]:
-    """The recipe keys of a ``[training]`` table, validated (keyword arguments of :class:`TrainingConfig`).
-
-    >>> parse_recipe({"optimizer": "sgd", "rotation": False})["rotation"]
-    0.0
-    >>> parse_recipe({"schedule": "exp"})
-    Traceback (most recent call last):
-    ...
-    gscli.models._config.ConfigError: training: schedule must be one of cosine, onecycle, step, constant, got 'exp'
-    """
-    where = "training"
-    rotation = training.get("rotation", 180.0)
-    if isinstance(rotation, bool):
-        rotation = 180.0 if rotation else 0.0
-    if not isinstance(rotation, (int, float)) or not math.isfinite(rotation) or not 0 <= rotation <= 180:
-        raise ConfigError(f"{where}: rotation must be true, false or a number of degrees in 0..180 (the largest "
-                          f"random rotation of a training image), got {rotation!r:.80}")
-    smoothing = training.get("label_smoothing", 0.0)
-    if not isinstance(smoothing, (int, float)) or isinstance(smoothing, bool) or not 0 <= smoothing < 1:
-        raise ConfigError(f"{where}: label_smoothing must be a number in [0, 1), got {smoothing!r:.80}")
-    momentum = training.get("momentum", 0.9)
-    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool) or not 0 <= momentum < 1:
-        raise ConfigError(f"{where}: momentum must be a number in [0, 1), got {momentum!r:.80}")
-    gamma = _float(training, "gamma", 0.1, where)
-    if gamma > 1:
-        raise ConfigError(f"{where}: gamma (the step schedule's decay factor) must lie in (0, 1], got {gamma!r}")
-    return {"optimizer": _choice(training, "optimizer", OPTIMIZERS, where),
-            "momentum": float(momentum),
-            "schedule": _choice(training, "schedule", SCHEDULES, where),
-            "step_epochs": _int(training, "step_epochs", 10, where),
-            "gamma": gamma,
-            "rotation": float(rotation),
-            "flip": _bool(training, "flip", False, where),
-            "label_smoothing": float(smoothing)}
-
-
 # -- reading -------------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path) -> ModelConfig | ScaleModelConfig:
-    """Read and validate a ``.json`` or ``.toml`` model configuration.
-
-    Raises
-    ------
-    ConfigError
-        The file is missing, unreadable, not JSON/TOML, or describes an invalid model (the message
-        names the stage and the offending value).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".toml"):
-        raise ConfigError(f"{path}: model configurations are .json or .toml files, got {suffix or 'no extension'!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}") from None
-    if suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise ConfigError(f"{path}: reading TOML needs Python >= 3.11; write the configuration as JSON") from None
-        decode, errors = tomllib.loads, (tomllib.TOMLDecodeError,)
-    else:
-        decode, errors = json.loads, (json.JSONDecodeError,)
-    try:
-        data = decode(text)
-    except errors as exc:
-        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
-    try:
-        return parse_config(data, default_name=path.stem)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def _unknown(mapping: Mapping[str, Any], allowed: Mapping[str, str], where: str) -> None:
-    extra = sorted(set(mapping) - set(allowed))
-    if extra:
-        listing = "; ".join(f"{k}: {v}" for k, v in allowed.items())
-        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}; "
-                          f"allowed: {listing}")
-
-
 def _int(mapping: Mapping[str, Any], key: str, default: int | None, where: str, minimum: int = 1) -> int:
-    value = mapping.get(key, default)
-    if value is None:
-        raise ConfigError(f"{where}: {key!r} is required ({_STAGE_KEYS.get(key) or _MODEL_KEYS.get(key)})")
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _float(mapping: Mapping[str, Any], key: str, default: float, where: str, positive: bool = True) -> float:
-    value = mapping.get(key, default)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-            or (value <= 0 if positive else value < 0):
-        raise ConfigError(f"{where}: {key} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
-    return float(value)
-
-
-def _bool(mapping: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
-    value = mapping.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-    return value
+    """:func:`int_key` with the meaning of a required model or stage key in its message."""
+    return int_key(mapping, key, default, where, minimum, meaning=_STAGE_KEYS.get(key) or _MODEL_KEYS.get(key))
 
 
 def subgroup_types(group: GroupSpec, rate: int) -> list[str]:
@@ -398,7 +223,7 @@ def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: name must be a non-empty string, got {name!r}")
     where = f"stage {index} ({name!r})"
-    _unknown(raw, _STAGE_KEYS, where)
+    unknown_keys(raw, _STAGE_KEYS, where)
     channels = _int(raw, "channels", None, where)
     kernel = _int(raw, "kernel_size", 3, where)
     if kernel % 2 == 0:
@@ -447,29 +272,22 @@ def _stage(raw: Any, index: int, current: GroupSpec | None, side: int) -> tuple[
     return StageConfig(name, channels, kernel, stride, subgroup, rate), after, (side - 1) // stride + 1
 
 
-def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelConfig | ScaleModelConfig:
-    """Validate a configuration mapping (what ``json.load`` / ``tomllib.load`` return).
+def parse_gcnn_config(data: Mapping[str, Any], default_name: str = "model") -> ModelConfig:
+    """Validate a G-CNN configuration mapping (``kind = "gcnn"``, the default; see :func:`gscli.models.parse_config`).
 
-    >>> cfg = parse_config({"group": "C4", "image_size": 9,
+    >>> cfg = parse_gcnn_config({"group": "C4", "image_size": 9,
     ...                     "stages": [{"channels": 4, "kernel_size": 5},
     ...                                {"channels": 4, "stride": 2, "rate": 2}]})
     >>> [(s.name, s.rate) for s in cfg.stages], cfg.spatial_sizes()
     ([('stage0', None), ('stage1', 2)], [(9, 9), (9, 5)])
-    >>> parse_config({"group": "C4", "image_size": 9, "stages": [{"channels": 4, "rate": 3}]})
+    >>> parse_gcnn_config({"group": "C4", "image_size": 9, "stages": [{"channels": 4, "rate": 3}]})
     Traceback (most recent call last):
     ...
-    gscli.models._config.ConfigError: stage 0 ('stage0'): rate 3 does not fit C4 (|C4| = 4); rates with a subgroup: 1 (C4), 2 (C2), 4 (C1)
+    gscli.models._validate.ConfigError: stage 0 ('stage0'): rate 3 does not fit C4 (|C4| = 4); rates with a subgroup: 1 (C4), 2 (C2), 4 (C1)
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a model configuration is a table/object, got {type(data).__name__}")
-    kind = data.get("kind", "gcnn")
-    if kind == "scale":  # scale-equivariant Fourier models (gscli.models._scale)
-        from gscli.models._scale import parse_scale_config
-
-        return parse_scale_config(data, default_name)
-    if kind != "gcnn":
-        raise ConfigError(f"model: kind must be one of gcnn, scale, got {kind!r}")
-    _unknown(data, _MODEL_KEYS, "model")
+    unknown_keys(data, _MODEL_KEYS, "model")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"model: name must be a non-empty string, got {name!r}")
@@ -516,11 +334,11 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
         raise ConfigError(f"model: stage names must be unique, {', '.join(map(repr, duplicates))} repeats")
     training = data.get("training", {})
     if not isinstance(training, Mapping):
-        raise ConfigError(f"training: a table/object with keys {', '.join(_TRAINING_KEYS)}, got {training!r}")
-    _unknown(training, _TRAINING_KEYS, "training")
+        raise ConfigError(f"training: a table/object with keys {', '.join(TRAINING_KEYS)}, got {training!r}")
+    unknown_keys(training, TRAINING_KEYS, "training")
     dataset = training.get("dataset", "digits")
-    if dataset not in _DATASETS:
-        raise ConfigError(f"training: dataset must be one of {', '.join(_DATASETS)}, got {dataset!r:.80}")
+    if dataset not in DATASETS:
+        raise ConfigError(f"training: dataset must be one of {', '.join(DATASETS)}, got {dataset!r:.80}")
     if dimensions == 3 and dataset != "digits":
         raise ConfigError(f"training: dataset {dataset!r} holds images; voxel models (grid_size) are trained and "
                           "measured on the generated tetracubes, so leave dataset out")
@@ -529,8 +347,8 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     train = TrainingConfig(
         epochs=_int(training, "epochs", 6, "training"),
         batch_size=_int(training, "batch_size", 64, "training"),
-        learning_rate=_float(training, "learning_rate", 3e-3, "training"),
-        weight_decay=_float(training, "weight_decay", 0.0, "training", positive=False),
+        learning_rate=float_key(training, "learning_rate", 3e-3, "training"),
+        weight_decay=float_key(training, "weight_decay", 0.0, "training", positive=False),
         seed=_int(training, "seed", 0, "training", minimum=0),
         test_size=_int(training, "test_size", 500, "training"),
         dataset=dataset,
@@ -539,8 +357,8 @@ def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelC
     config = ModelConfig(
         name=name, group=group, stages=tuple(stages), image_size=size,
         in_channels=_int(data, "in_channels", 1, "model"), classes=_int(data, "classes", 10, "model", minimum=2),
-        group_downsampling=variant, spatial_antialias=_bool(data, "spatial_antialias", True, "model"),
-        blur_sigma=_float(data, "blur_sigma", 0.66, "model"), batch_norm=_bool(data, "batch_norm", True, "model"),
+        group_downsampling=variant, spatial_antialias=bool_key(data, "spatial_antialias", True, "model"),
+        blur_sigma=float_key(data, "blur_sigma", 0.66, "model"), batch_norm=bool_key(data, "batch_norm", True, "model"),
         training=train, dimensions=dimensions,
     )
     check_memory(config, max(train.batch_size, _NOMINAL_BATCH), 4)

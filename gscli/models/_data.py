@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gscli.errors import DependencyError
-from gscli.models._config import ConfigError
+from gscli.models._validate import ConfigError
 
 __all__ = ["DATASETS", "Digits", "load_dataset", "load_digits", "load_mnist", "random_rotations", "rotate"]
 

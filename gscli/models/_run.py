@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from gscli._signals import interrupt_requested, interrupts_deferred
-from gscli.errors import GscliError
 from gscli.atomic import _fsync_folder, temporary_path
+from gscli.errors import GscliError
 
 __all__ = ["MANIFEST", "RUN_FORMAT", "RunError", "Run", "config_identity", "config_differences", "operator_digests",
            "read_checkpoint", "read_run", "check_run", "load_run_model"]
@@ -244,7 +244,7 @@ def load_run_model(folder: str | Path, config: Any, variant: str | None = None, 
     """
     import torch
 
-    from gscli.models._builder import build_model
+    from gscli.models._build import build_model
 
     run = read_run(folder)
     check_run(run, config, variant)
@@ -317,7 +317,7 @@ def train_run(config: Any, out: str | Path, *, variant: str | None = None, seed:
     """
     import torch
 
-    from gscli.models._builder import build_model
+    from gscli.models._build import build_model
     from gscli.models._config import ConfigError
     from gscli.models._data import load_dataset, random_rotations
     from gscli.models._train import Trainer, _distributed, accuracy, predict

@@ -32,7 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gscli.models._config import ConfigError, TrainingConfig, _float, _int, _unknown
+from gscli.models._recipe import TrainingConfig
+from gscli.models._validate import ConfigError
+from gscli.models._validate import float_key as _float
+from gscli.models._validate import int_key as _int
+from gscli.models._validate import unknown_keys as _unknown
 from gscli.scale import ScaleEqActivation, ScaleInvariantPool, SpectralConv2d, resample
 
 __all__ = [
@@ -175,7 +179,7 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
     ...                     "stages": [{"channels": 4, "pool": 2}]})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gscli.models._config.ConfigError: stage 0 ('stage0'): pool 2 needs the stage's smallest input size 9 ...
+    gscli.models._validate.ConfigError: stage 0 ('stage0'): pool 2 needs the stage's smallest input size 9 ...
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a model configuration is a table/object, got {type(data).__name__}")
@@ -236,7 +240,8 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
     training = data.get("training", {})
     if not isinstance(training, Mapping):
         raise ConfigError(f"training: a table/object, got {training!r}")
-    from gscli.models._config import _RECIPE_KEYS, _TRAINING_KEYS
+    from gscli.models._recipe import RECIPE_KEYS as _RECIPE_KEYS
+    from gscli.models._recipe import TRAINING_KEYS as _TRAINING_KEYS
 
     keys = {k: v for k, v in _TRAINING_KEYS.items() if k != "dataset" and k not in _RECIPE_KEYS}  # always MNIST-scale (28x28 digits)
     _unknown(training, keys, "training")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,8 @@ from torch import Tensor, nn
 
 from gscli.groups import induced_table
 from gscli.models import _escnn_nn
-from gscli.models._builder import Block, GroupCNN, Traced
 from gscli.models._config import ConfigError, ModelConfig, resolve_operators
+from gscli.models._gcnn import GCNN, Block, Traced
 from gscli.nn import GroupDownsample, InputError
 from gscli.specs import GroupSpec, OperatorSpec
 
@@ -144,7 +145,7 @@ class ReadoutNorm(nn.BatchNorm1d):
         return super().forward(x)
 
 
-class VoxelGCNN(nn.Module):
+class VoxelGCNN(GCNN):
     r"""A G-CNN for cubic voxel grids, built from a 3-D :class:`~gscli.models.ModelConfig` (``grid_size``).
 
     Lifting convolution (voxels -> regular fields of G = O or O_h), group convolutions on regular
@@ -289,15 +290,6 @@ class VoxelGCNN(nn.Module):
             if trace is not None:
                 trace.append(Traced(block, h))
         return self.readout_norm(self.pool(h, self._specs[-1]))
-
-    # The same pooling, logits, trace and lifting as the planar model (they only see blocks and fields).
-    pool = staticmethod(GroupCNN.pool)
-    forward = GroupCNN.forward
-    trace = GroupCNN.trace
-    downsampling_layers = GroupCNN.downsampling_layers
-    lift = GroupCNN.lift
-    parameter_count = GroupCNN.parameter_count
-    activation_count = GroupCNN.activation_count
 
     def extra_repr(self) -> str:
         chain = " -> ".join([str(self.config.group)] + [str(op.subgroup) for op in self.operators if op is not None])
