@@ -22,10 +22,21 @@ of G: ``subgroup_nodes[i]`` for gscli, ``graphs.subgroup_graph.nodes[i]`` for th
 numbering of H is assumed. The libraries sample different copies of H for D12 -> D6 and order
 O -> C4 differently; the script prints both node lists and each copy's aliasing cost tr(P L).
 
+With ``--model`` it compares whole models instead: ``gscli.compat.get_model`` against the research
+code's ``get_model`` with the research README's keywords (3 input channels, fields 32/64/128, 7x7
+kernels, D12 -> D6 and stride 2 in the first stage), forward of a batch ``(2, 3, 33, 33)`` without
+gradients, one thread, in train mode (escnn re-expands every filter on every forward) and in eval
+mode (filters cached), interleaved. The research ``get_model`` defaults to ``layer_kwargs =
+{"dilation": 2}`` with padding ``(kernel - 1) // 2``: its maps shrink (33 -> 27, 14 -> 8, 8 -> 2) and
+its filters have another basis, so it is a different model from gscli's (undilated, maps kept at
+33, 17, 17). The script measures both the research default and the research model with
+``layer_kwargs={}``, the same configuration as gscli's (equal parameter counts, printed).
+
 Usage::
 
     python benchmarks/vs_reference.py --reference ~/src/Group_Sampling     # a checkout of the research code
     python benchmarks/vs_reference.py --reference DIR --json --repeat 20
+    python benchmarks/vs_reference.py --reference DIR --model --repeat 5
 
 Without ``--reference`` (or when DIR cannot be imported, e.g. without ``einops``) the script says
 why and exits 0. Nothing of the research code is copied: it is imported from DIR.
@@ -173,11 +184,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--store", help="gscli operator store (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--model", action="store_true", help="compare whole models (get_model), not layers")
     args = parser.parse_args()
     reference, why = import_reference(args.reference)
     if reference is None:
         print(f"skipped: {why}")
         return 0
+    if args.model:
+        return compare_models(args.store, args.repeat, args.json)
     torch.set_num_threads(1)
     from gscli import _escnn
     from gscli.compat import SubgroupDownsample, operator_for
@@ -211,6 +225,54 @@ def main() -> int:
     if args.json:
         print(json.dumps({"threads": 1, "dtype": "float32", "readme_anti_aliasing": README_AA, "cases": results},
                          indent=2))
+    return 0
+
+
+#: The research README's ``get_model`` call (its STL-10 example).
+README_MODEL = dict(input_channel=3, num_channels=[32, 64, 128], num_layers=3,
+                    dwn_group_types=[["dihedral", "dihedral"]] * 3, subsampling_factors=[2, 1, 1],
+                    spatial_subsampling_factors=[2, 1, 1], num_classes=10,
+                    antialiasing_kwargs={"iterations": 100, "smoothness_loss_weight": 0.5})
+
+
+def compare_models(store: str | None, repeat: int, as_json: bool) -> int:
+    """Forward times of gscli.compat.get_model and the research get_model, side by side (see the docstring)."""
+    torch.set_num_threads(1)
+    from gscli.compat import get_model
+
+    with quiet():
+        from models.model_handler import get_model as reference_get_model
+
+        folder = Path(store) if store else Path(tempfile.mkdtemp(prefix="gscli-vs-reference-"))
+        models = {"gscli": get_model(**README_MODEL, store=folder),
+                  "reference, same configuration (layer_kwargs={})": reference_get_model(**README_MODEL, layer_kwargs={}),
+                  "reference, its default (dilation 2)": reference_get_model(**README_MODEL)}
+    x = torch.randn(2, 3, 33, 33, generator=torch.Generator().manual_seed(0))
+    times: dict[tuple[str, str], list[float]] = {}
+    with torch.no_grad(), quiet():
+        for _ in range(repeat + 1):  # the first round warms up and is dropped
+            for mode in ("train", "eval"):
+                for name, model in models.items():
+                    model.train(mode == "train")
+                    start = time.perf_counter()
+                    model(x)
+                    times.setdefault((name, mode), []).append(time.perf_counter() - start)
+    rows = {name: {"parameters": sum(p.numel() for p in model.parameters()),
+                   **{f"forward_{mode}_ms": statistics.median(times[name, mode][1:]) * 1e3 for mode in ("train", "eval")}}
+            for name, model in models.items()}
+    ours = rows["gscli"]
+    for row in rows.values():
+        for mode in ("train", "eval"):
+            row[f"gscli_over_this_{mode}"] = ours[f"forward_{mode}_ms"] / row[f"forward_{mode}_ms"]
+    if as_json:
+        print(json.dumps({"threads": 1, "input": list(x.shape), "repeat": repeat, "models": rows}, indent=2))
+        return 0
+    print(f"get_model with the research README's keywords, input {tuple(x.shape)}, one thread, no gradients, "
+          f"median of {repeat}, interleaved")
+    print(f"  {'model':<50}{'params':>9}{'train ms':>10}{'eval ms':>9}{'gscli/this train':>18}{'eval':>7}")
+    for name, row in rows.items():
+        print(f"  {name:<50}{row['parameters']:>9}{row['forward_train_ms']:>10.0f}{row['forward_eval_ms']:>9.0f}"
+              f"{row['gscli_over_this_train']:>18.2f}{row['gscli_over_this_eval']:>7.2f}")
     return 0
 
 
