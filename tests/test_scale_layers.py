@@ -118,13 +118,20 @@ def test_spectral_conv_gradcheck(rng):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_inputs(dtype, rng):
-    x = torch.tensor(rng.standard_normal((2, 3, 12, 12)), dtype=torch.float32)
+    """Half-precision inputs against the same layer in float64 (its own rounding only: the rounding of the
+    half-precision input and output, at most a few units of its epsilon relative to the output)."""
+    x = torch.tensor(rng.standard_normal((2, 3, 12, 12)), dtype=torch.float64)
     conv = SpectralConv2d(3, 2, 9, 3)
     act = ScaleEqActivation(torch.relu, base_size=6, pool=2)
+    tol = 4 * torch.finfo(dtype).eps
     for layer in (conv, act):
         y = layer(x.to(dtype))
         assert y.dtype == dtype
-        assert rel(y, layer(x.to(dtype).float())) < 1e-2
+        reference = layer.double()(x.to(dtype).double())
+        assert rel(y, reference) < tol
+        # negative control: an input off by 8 eps (relative) trips the tolerance
+        assert rel(layer(x.to(dtype).double() * (1 + 8 * torch.finfo(dtype).eps)), reference) > tol
+        layer.float()
 
 
 # -- the activation against an independent numpy reference -----------------------------------------
@@ -279,8 +286,10 @@ def test_invariant_pool(size, rng):
     for m in (16, 11, 7, size):
         assert rel(pool(resample(x, m)), y) < 1e-12
     assert rel(pool(x[..., 1:, 1:]), y) > 1e-3  # cropping is not downscaling (negative control)
-    if size == 1:
-        assert rel(y, x.mean(dim=(2, 3))) < 1e-15
+    # independent reference: D_{17→size} of DESIGN §7 on both axes, in numpy
+    d = resample_matrix(17, size)
+    reference = np.einsum("ai,bj,ncij->ncab", d, d, x.numpy()).reshape(2, -1)
+    assert rel(y, torch.from_numpy(reference)) < 1e-13
 
 
 class Stack(torch.nn.Module):
@@ -373,3 +382,115 @@ def test_matmul_and_fft_transforms_agree(dtype, tol, rng):
         for dft in ("matmul", "auto"):
             other = ScaleEqActivation(torch.relu, dft=dft, **kwargs)(x)
             assert rel(other, fft) < tol, (kwargs, dft)
+
+
+# -- the caller's tensor is never modified or aliased -----------------------------------------------
+
+@pytest.mark.parametrize("n, base, pool", [(5, 5, 1), (9, 5, 1), (8, 4, 1), (10, 6, 2)])
+def test_in_place_activation_leaves_the_input_unchanged(n, base, pool, rng):
+    """σ = ReLU(inplace=True): the residual act(x) + x must equal the out-of-place layer's, and x must not move."""
+    x = torch.tensor(rng.standard_normal((2, 3, n, n)))
+    before = x.clone()
+    expected = ScaleEqActivation(torch.relu, base_size=base, pool=pool)(x)
+    y = ScaleEqActivation(torch.nn.ReLU(inplace=True), base_size=base, pool=pool)(x)
+    assert torch.equal(x, before)
+    assert rel(y, expected) < 1e-15
+    assert y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+
+def test_layers_do_not_alias_their_input(rng):
+    x = torch.tensor(rng.standard_normal((2, 3, 9, 9)))
+    for layer in (SpectralConv2d(3, 3, 9, 3), ScaleEqActivation(torch.relu, base_size=9), ScaleInvariantPool(9),
+                  ScaleInvariantPool(1)):
+        y = layer(x)
+        assert y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+
+# -- empty batches and no channels ----------------------------------------------------------------
+
+@pytest.mark.parametrize("make, shape, expected", [
+    (lambda: SpectralConv1d(3, 4, 9, 3), (0, 3, 9), (0, 4, 9)),
+    (lambda: SpectralConv2d(3, 4, 9, 3), (0, 3, 10, 10), (0, 4, 10, 10)),
+    (lambda: SpectralConv3d(3, 4, 5, 3), (0, 3, 6, 6, 6), (0, 4, 6, 6, 6)),
+    (lambda: SpectralConv2d(3, 4, 9, 3), (2, 3, 10, 10), (2, 4, 10, 10)),  # control: a full batch
+    (lambda: ScaleEqActivation(torch.relu, base_size=8, pool=2), (0, 3, 12, 12), (0, 3, 6, 6)),
+    (lambda: ScaleEqActivation(torch.relu, base_size=8, pool=2), (2, 0, 12, 12), (2, 0, 6, 6)),
+    (lambda: ScaleEqActivation(torch.relu, base_size=5), (0, 2, 7), (0, 2, 7)),
+    (lambda: ScaleEqActivation(torch.relu, base_size=4), (0, 2, 5, 5, 5), (0, 2, 5, 5, 5)),
+    (lambda: ScaleInvariantPool(3), (0, 3, 12, 12), (0, 27)),
+    (lambda: ScaleInvariantPool(3), (2, 0, 12, 12), (2, 0)),
+    (lambda: ScaleInvariantPool(1), (0, 3, 12, 12), (0, 3)),
+])
+def test_empty_batches_give_empty_results(make, shape, expected):
+    layer = make()
+    x = torch.zeros(shape, requires_grad=True)
+    y = layer(x)
+    assert y.shape == expected and y.dtype == x.dtype
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_spectral_conv_zero_spatial_size_is_refused():
+    with pytest.raises(InputError, match=r"positive spatial sizes, got shape \(1, 3, 0, 4\)"):
+        SpectralConv2d(3, 4, 9, 3)(torch.zeros(1, 3, 0, 4))
+
+
+# -- what a mutation audit found untested ------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, dim", [(SpectralConv1d, 1), (SpectralConv2d, 2), (SpectralConv3d, 3)])
+def test_spectral_conv_init_matches_torch_fan_in(cls, dim):
+    """Weights uniform in ±1/sqrt(in·K^dim), as torch's Conv{dim}d with the same kernel: the bound and the
+    variance bound²/3 (a bound of 1/sqrt(in·K) would be sqrt(K^(dim-1)) times wider, variance K^(dim-1) times)."""
+    torch.manual_seed(0)
+    cin, k = 6, 5
+    conv = cls(cin, 40, 9, k)
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, f"Conv{dim}d")(cin, 40, k)
+    bound = 1.0 / math.sqrt(cin * k**dim)
+    ref_bound = 1.0 / math.sqrt(reference.weight[0].numel())  # torch's kaiming_uniform(a=√5) bound, independently
+    assert math.isclose(bound, ref_bound)
+    for tensor in (conv.weight, conv.bias):
+        assert float(tensor.detach().abs().max()) <= bound
+    n = conv.weight.numel()
+    variance = float(conv.weight.double().var())
+    # 5 standard errors of a sample variance of a uniform (var of x² is 4 bound^4 / 45)
+    assert abs(variance - bound**2 / 3) < 5 * math.sqrt(4 * bound**4 / 45 / n)
+    assert float(conv.weight.detach().abs().max()) > 0.95 * bound  # the bound is reached, not just respected
+
+
+def _forward_accepts(layer: ScaleEqActivation, n: int) -> bool:
+    try:
+        layer(torch.zeros(1, 1, n, n))
+    except InputError:
+        return False
+    return True
+
+
+def test_accepts_agrees_with_forward_and_the_ladder():
+    """accepts(n) is what forward accepts, and both are the ladder base + i·lcm(increment, pool), over many
+    combinations: a step of increment·pool (not their lcm) refuses e.g. 8 + 4 for pool 2, increment 4."""
+    for base, pool, increment in [(8, 2, 4), (6, 2, 2), (6, 3, 2), (8, 4, 6), (4, 2, 3), (9, 3, 6), (6, 1, 4)]:
+        layer = ScaleEqActivation(torch.relu, base_size=base, pool=pool, increment=increment)
+        for n in range(1, base + 25):
+            on_ladder = n >= base and (n - base) % increment == 0 and (n - base) % pool == 0
+            assert layer.accepts(n) == on_ladder, (base, pool, increment, n)
+            if n <= base + 13:
+                assert _forward_accepts(layer, n) == on_ladder, (base, pool, increment, n)
+
+
+def test_plan_cache_is_per_dimension(rng):
+    """One layer used on 2-D, then 1-D, then 3-D inputs of the same side gives what fresh layers give."""
+    layer = ScaleEqActivation(torch.relu, base_size=5)
+    for shape in [(1, 2, 8, 8), (1, 2, 8), (1, 2, 8, 8, 8), (1, 2, 8, 8)]:
+        x = torch.tensor(rng.standard_normal(shape))
+        assert rel(layer(x), ScaleEqActivation(torch.relu, base_size=5)(x)) < 1e-15
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9), (2, 3, 9, 9), (2, 3, 5, 5, 5)])
+def test_instance_norm_equals_torch_instance_norm(shape, rng):
+    """With one resolution (base_size = n, odd) the layer is σ(norm(x)): compare norm with F.instance_norm
+    (biased variance; the unbiased one is off by sqrt(N/(N-1)))."""
+    x = torch.tensor(rng.standard_normal(shape)) * 3 + 1
+    n = shape[-1]
+    layer = ScaleEqActivation(lambda t: t, base_size=n, norm="instance")
+    assert rel(layer(x), F.instance_norm(x)) < 1e-12

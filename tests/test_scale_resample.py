@@ -12,15 +12,17 @@ from gscli.errors import InputError
 from gscli.scale import resample, resample_matrix
 
 
-def fft_reference(n: int, m: int) -> np.ndarray:
-    """Column j: numpy's FFT of the j-th unit vector, keep |k| <= (min(n, m) - 1) // 2, inverse FFT at size m."""
-    h = (min(n, m) - 1) // 2
+def fft_reference(n: int, m: int, h: int | None = None) -> np.ndarray:
+    """Column j: numpy's FFT of the j-th unit vector, keep |k| <= (min(n, m) - 1) // 2, inverse FFT at size m.
+
+    ``h`` overrides the band (for negative controls: a band too wide for m aliases)."""
+    h = (min(n, m) - 1) // 2 if h is None else h
     out = np.zeros((m, n))
     for j in range(n):
         spectrum = np.fft.fft(np.eye(n)[j]) / n
         kept = np.zeros(m, dtype=complex)
         for k in range(-h, h + 1):
-            kept[k % m] = spectrum[k % n]
+            kept[k % m] += spectrum[k % n]
         out[:, j] = np.real(np.fft.ifft(kept) * m)
     return out
 
@@ -135,11 +137,16 @@ def test_relation_to_the_group_operator(n, m):
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6), (torch.bfloat16, 3e-2),
                                         (torch.float16, 3e-3)])
 def test_resample_dtypes(dtype, tol, rng):
+    """Every dtype against the closed form of DESIGN §7, one axis at a time in numpy (D_{12→7} and U_{9→16})."""
     x = torch.tensor(rng.standard_normal((2, 3, 12, 9)))
-    reference = resample(x, (7, 16))
+    reference = torch.from_numpy(np.einsum("ai,bj,ncij->ncab", fft_reference(12, 7), fft_reference(9, 16),
+                                           x.numpy()))
     y = resample(x.to(dtype), (7, 16))
     assert y.dtype == dtype and y.shape == (2, 3, 7, 16) and y.device == x.device
     assert (y.double() - reference).abs().max() / reference.abs().max() < tol
+    # negative control: one frequency too many on the 12 -> 7 axis (band 4 aliased onto 7 points)
+    wrong = np.einsum("ai,bj,ncij->ncab", fft_reference(12, 7, h=4), fft_reference(9, 16), x.numpy())
+    assert (y.double() - torch.from_numpy(wrong)).abs().max() / reference.abs().max() > 10 * tol
 
 
 @pytest.mark.parametrize("shape, size", [((1, 2, 7), (4,)), ((1, 2, 6), (9,)), ((1, 1, 5, 6), (4, 9)),
@@ -187,3 +194,34 @@ def test_matrix_bad_sizes(n, m):
     with pytest.raises(InputError, match="must be a positive integer") as info:
         resample_matrix(n, m)
     assert "\n" not in str(info.value)
+
+
+# -- never alias the caller's tensor; empty batches ------------------------------------------------
+
+@pytest.mark.parametrize("shape, size", [((2, 3, 9, 7), (9, 7)), ((2, 3, 8, 8), (8, 8)), ((2, 3, 9), 9),
+                                         ((1, 1, 5, 5, 5), 5), ((2, 3, 9, 9), (5, 5))])
+def test_resample_returns_a_new_tensor(shape, size, rng):
+    """Resampling to the same size is the identity for odd sizes, and still returns a new tensor (documented):
+    the result never shares storage with x, so writing into it leaves x unchanged."""
+    x = torch.tensor(rng.standard_normal(shape))
+    before = x.clone()
+    y = resample(x, size)
+    assert y is not x and y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    y.add_(1.0)
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("shape, size, expected", [((0, 3, 12, 9), (7, 16), (0, 3, 7, 16)),
+                                                   ((2, 0, 12, 12), 5, (2, 0, 5, 5)),
+                                                   ((0, 1, 9), 9, (0, 1, 9)), ((0, 2, 4, 4, 4), 3, (0, 2, 3, 3, 3))])
+def test_resample_empty_batches(shape, size, expected):
+    x = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    y = resample(x, size)
+    assert y.shape == expected and y.dtype == x.dtype
+    y.sum().backward()  # the graph holds: an empty gradient of x's shape
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_resample_zero_spatial_size_is_refused():
+    with pytest.raises(InputError, match=r"positive sizes, got \(2, 3, 0, 4\)"):
+        resample(torch.zeros(2, 3, 0, 4), 3)

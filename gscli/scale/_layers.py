@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gscli.errors import InputError
-from gscli.scale._resample import band_limit, resample, resize_spectrum
+from gscli.scale._resample import _empty, band_limit, resample, resize_spectrum
 
 __all__ = [
     "ScaleEqActivation",
@@ -69,6 +69,8 @@ def _check_tensor(x: Any, what: str, dims: tuple[int, ...], channels: int | None
         wanted = " or ".join(str(d) for d in dims)
         raise InputError(f"{what} expects (batch, channels, *spatial) with {wanted} spatial dims, "
                          f"got shape {tuple(x.shape)}")
+    if 0 in x.shape[2:]:
+        raise InputError(f"{what} expects positive spatial sizes, got shape {tuple(x.shape)}")
     if channels is not None and x.shape[1] != channels:
         raise InputError(f"{what} expects {channels} channels (dim 1), got shape {tuple(x.shape)}")
     return tuple(int(s) for s in x.shape[2:])
@@ -140,6 +142,11 @@ class _SpectralConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, in_channels, *n) -> (batch, out_channels, *n)``, real, in x's dtype (any sizes n)."""
         sizes = _check_tensor(x, type(self).__name__, (self.dim,), self.in_channels)
+        if x.numel() == 0:  # an empty batch: FFT libraries refuse empty input
+            out = _empty(x, (x.shape[0], self.out_channels) + sizes) + self.weight.sum() * 0
+            if self.bias is not None:
+                out = out + self.bias.to(out.dtype).reshape((1, -1) + (1,) * self.dim)
+            return out
         work = _work(x)
         complex_dtype = torch.complex128 if work.dtype == torch.float64 else torch.complex64
         dims = tuple(range(2, 2 + self.dim))
@@ -467,6 +474,8 @@ class ScaleEqActivation(nn.Module):
             raise InputError(f"{type(self).__name__} expects equal spatial sides (square images), got {sizes}")
         size, dim = sizes[0], len(sizes)
         self._check_size(size)
+        if x.numel() == 0:  # an empty batch or no channels: FFT libraries refuse empty input
+            return _empty(x, tuple(x.shape[:2]) + (size // self.pool,) * dim)
         plan = self._plan(size, dim, x.device)
         work = _work(x)
         dims = tuple(range(2, 2 + dim))
@@ -475,7 +484,9 @@ class ScaleEqActivation(nn.Module):
         for res in plan.resolutions:
             grid = (res.size,) * dim
             if res.size == size and size % 2:
-                low = work  # D_{N->N} is the identity for odd N
+                # D_{N->N} is the identity for odd N; a copy, so an in-place activation or norm cannot
+                # write into the caller's tensor
+                low = work.clone() if work is x else work
             elif self._matmul(dim, res.size):
                 low = _downscale_matmul(spectrum, size, res.size)
             else:

@@ -100,7 +100,10 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        Same dtype and device as ``x``, with the resampled dimensions of the new sizes.
+        Same dtype and device as ``x``, with the resampled dimensions of the new sizes. Always a new
+        tensor, never ``x`` itself or a view of it, even where resampling is the identity (the same odd
+        size): writing into the result leaves ``x`` unchanged. An empty ``x`` (batch or channels 0)
+        gives an empty result of the new shape.
     """
     import torch
 
@@ -119,13 +122,22 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
                              f"got {tuple(x.shape)}")
         sizes = (_check_size("size", size),) * spatial
     dims = tuple(range(x.dim() - len(sizes), x.dim()))
+    if any(x.shape[d] == 0 for d in dims):
+        raise InputError(f"resample: the resampled dimensions of x must have positive sizes, got {tuple(x.shape)}")
+    if x.numel() == 0:  # an empty batch or no channels: nothing to transform (FFT libraries refuse empty input)
+        return _empty(x, x.shape[: x.dim() - len(sizes)] + sizes)
     if tuple(x.shape[d] for d in dims) == sizes and all(s % 2 for s in sizes):
-        return x  # the odd band of an odd size is everything: the identity
+        return x.clone()  # the odd band of an odd size is everything: the identity, as a new tensor
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     spectrum = torch.fft.rfftn(work, dim=dims, norm="forward")
     spectrum = resize_spectrum(spectrum, tuple(x.shape[d] for d in dims), sizes)
     out = torch.fft.irfftn(spectrum, s=sizes, dim=dims, norm="forward")
     return out.to(x.dtype)
+
+
+def _empty(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """An empty tensor of ``shape`` like ``x``, attached to x's graph (its gradient is empty too)."""
+    return x.new_zeros(shape) + x.sum() * 0
 
 
 def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: tuple[int, ...]) -> torch.Tensor:
