@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -494,3 +495,73 @@ def test_instance_norm_equals_torch_instance_norm(shape, rng):
     n = shape[-1]
     layer = ScaleEqActivation(lambda t: t, base_size=n, norm="instance")
     assert rel(layer(x), F.instance_norm(x)) < 1e-12
+
+
+# -- the fast spectral convolution against the dense definition (float64) ------------------------------
+
+def dense_spectral_conv(conv, x: np.ndarray) -> np.ndarray:
+    """Any dimension, with numpy: W[k] = Σ_j w[j] e^{-2πi k·j/G} summed over the whole K^d support for every kept
+    k (|k_i| <= min(h(n_i), h(G))), Y = W X, full complex inverse FFT; no rfft half, no blocks, no caching."""
+    w = conv.weight.detach().double().numpy()
+    d, G, K = conv.dim, conv.global_modes, conv.local_size
+    sizes = x.shape[2:]
+    X = np.fft.fftn(x, axes=tuple(range(2, 2 + d))) / np.prod(sizes)
+    Y = np.zeros((x.shape[0], w.shape[0]) + sizes, dtype=complex)
+    offsets = np.stack(np.meshgrid(*([np.arange(K) - (K - 1) // 2] * d), indexing="ij"))  # (d, K, ..., K)
+    bands = [min((n - 1) // 2, (G - 1) // 2) for n in sizes]
+    for k in itertools.product(*(range(-b, b + 1) for b in bands)):
+        phase = np.exp(-2j * np.pi * np.tensordot(np.array(k, dtype=float), offsets, axes=1) / G)
+        W = (w * phase).reshape(w.shape[:2] + (-1,)).sum(axis=-1)
+        index = (slice(None), slice(None)) + tuple(ki % n for ki, n in zip(k, sizes))
+        Y[index] = X[index] @ W.T
+    y = np.fft.ifftn(Y, axes=tuple(range(2, 2 + d))) * np.prod(sizes)
+    b = conv.bias.detach().double().numpy() if conv.bias is not None else np.zeros(w.shape[0])
+    return y.real + b.reshape((1, -1) + (1,) * d)
+
+
+@pytest.mark.parametrize("cls, shape, G, K", [
+    (SpectralConv1d, (2, 3, 17), 10, 3), (SpectralConv1d, (1, 2, 8), 15, 5),
+    (SpectralConv2d, (2, 3, 28, 28), 28, 5), (SpectralConv2d, (1, 2, 20, 7), 15, 5), (SpectralConv2d, (1, 2, 6, 9), 9, 3),
+    (SpectralConv3d, (1, 2, 8, 9, 7), 6, 3), (SpectralConv3d, (1, 1, 5, 10, 4), 11, 5),
+])
+@pytest.mark.parametrize("grad", [True, False])
+def test_fast_spectral_conv_equals_the_dense_definition(cls, shape, G, K, grad, rng):
+    """Training (gradients on: the multiplier recomputed) and evaluation (no gradients: the kept multiplier)."""
+    conv = cls(shape[1], 3, G, K).double()
+    x = rng.standard_normal(shape)
+    with torch.set_grad_enabled(grad):
+        for _ in range(2):  # the second call in evaluation reuses the kept multiplier
+            y = conv(torch.tensor(x))
+            assert np.abs(y.detach().numpy() - dense_spectral_conv(conv, x)).max() < 1e-12
+
+
+def test_kept_multiplier_follows_the_weights(rng):
+    """In evaluation the multiplier is kept between calls; any change of the kernel must be seen: through the
+    optimizer (version counter), through .data (no version change), and by loading a state dict."""
+    conv = SpectralConv2d(2, 3, 9, 3).double()
+    x = torch.tensor(rng.standard_normal((2, 2, 12, 12)))
+    with torch.no_grad():
+        before = conv(x)
+        conv.weight.mul_(2.0)
+        assert rel(conv(x) - conv.bias[None, :, None, None], 2 * (before - conv.bias[None, :, None, None])) < 1e-12
+        conv.weight.data[0, 0, 1, 1] += 1.0
+        after = conv(x)
+        assert np.abs(after.numpy() - dense_spectral_conv(conv, x.numpy())).max() < 1e-12
+        fresh = SpectralConv2d(2, 3, 9, 3).double()
+        conv.load_state_dict(fresh.state_dict())
+        assert np.abs(conv(x).numpy() - fresh(x).numpy()).max() < 1e-12
+        assert rel(after, conv(x)) > 1e-2  # the control: the weights did change the output
+
+
+@pytest.mark.parametrize("cls, dim", [(SpectralConv1d, 1), (SpectralConv2d, 2), (SpectralConv3d, 3)])
+def test_multiplier_equals_its_definition(cls, dim):
+    conv = cls(2, 3, 11, 5).double()
+    h = 4
+    W = conv.multiplier(h).detach().numpy()
+    w = conv.weight.detach().numpy()
+    offsets = np.stack(np.meshgrid(*([np.arange(5) - 2] * dim), indexing="ij"))
+    full = list(range(h + 1)) + list(range(-h, 0))
+    for k in itertools.product(*([full] * (dim - 1) + [range(h + 1)])):
+        phase = np.exp(-2j * np.pi * np.tensordot(np.array(k, dtype=float), offsets, axes=1) / 11)
+        index = (slice(None), slice(None)) + tuple(ki % (2 * h + 1) for ki in k[:-1]) + (k[-1],)
+        assert np.abs(W[index] - (w * phase).reshape(w.shape[:2] + (-1,)).sum(-1)).max() < 1e-12
