@@ -225,3 +225,50 @@ def test_resample_empty_batches(shape, size, expected):
 def test_resample_zero_spatial_size_is_refused():
     with pytest.raises(InputError, match=r"positive sizes, got \(2, 3, 0, 4\)"):
         resample(torch.zeros(2, 3, 0, 4), 3)
+
+
+# -- the two ways of computing resample: dense per-axis products and the FFT ---------------------------
+
+@pytest.mark.parametrize("method", ["dense", "fft", "auto"])
+@pytest.mark.parametrize("shape, size", [((2, 3, 12, 9), (7, 16)), ((1, 2, 28, 28), (20, 20)), ((2, 1, 10), (10,)),
+                                         ((1, 1, 6, 5, 7), (4, 9, 7)), ((1, 1, 9, 9), (9, 9))])
+def test_both_paths_equal_the_closed_form(method, shape, size, rng):
+    """DESIGN §7: D[m, n] = (1/N)(1 + 2 Σ_{k=1}^{h(M)} cos 2πk(m/M − n/N)) per axis (U = (N/M) Dᵀ up), in numpy."""
+    def closed_form(n: int, m: int) -> np.ndarray:
+        if m > n:
+            return (m / n) * closed_form(m, n).T
+        phase = np.arange(m)[:, None] / m - np.arange(n)[None, :] / n
+        return (1 + 2 * sum(np.cos(2 * np.pi * k * phase) for k in range(1, (m - 1) // 2 + 1))) / n
+
+    x = rng.standard_normal(shape)
+    expected = x
+    for axis, m in zip(range(x.ndim - len(size), x.ndim), size):
+        expected = np.moveaxis(np.tensordot(closed_form(x.shape[axis], m), np.moveaxis(expected, axis, 0), axes=1),
+                               0, axis)
+    y = resample(torch.tensor(x), size, method=method).numpy()
+    assert y.shape == expected.shape and np.abs(y - expected).max() < 1e-12
+    # negative control: the half-Nyquist convention on a 28 -> 20 axis (keep half of bin 10) moves the result
+    if shape[-1] == 28:
+        phase = np.arange(20)[:, None] / 20 - np.arange(28)[None, :] / 28
+        half = closed_form(28, 20) + np.cos(2 * np.pi * 10 * phase) / 28
+        wrong = np.einsum("ai,bj,ncij->ncab", half, closed_form(28, 20), x)
+        assert np.abs(y - wrong).max() > 1e-3
+
+
+def test_auto_switches_by_size(monkeypatch, rng):
+    """auto takes the dense product up to DENSE_MAX and the FFT above (counted by spying on each path)."""
+    import gscli.scale._resample as module
+
+    calls = []
+    monkeypatch.setattr(module, "_dense_matrix", lambda *a, f=module._dense_matrix: calls.append("dense") or f(*a))
+    real_rfftn = torch.fft.rfftn
+    monkeypatch.setattr(torch.fft, "rfftn", lambda *a, **k: calls.append("fft") or real_rfftn(*a, **k))
+    x = torch.tensor(rng.standard_normal((1, 1, 12, 12)))
+    resample(x, 8)
+    assert set(calls) == {"dense"}
+    calls.clear()
+    monkeypatch.setattr(module, "DENSE_MAX", 10)
+    resample(x, 8)
+    assert calls == ["fft"]
+    with pytest.raises(InputError, match="method must be 'auto', 'dense' or 'fft', got 'matrix'"):
+        resample(x, 8, method="matrix")
