@@ -8,7 +8,9 @@ implementation of that approach, with ``modes = h + 1`` so that it keeps the ban
 
 Measured: forward in evaluation (no gradients) and forward + backward (training), batch 16, 16 -> 16
 channels, float32, one thread (``--threads``), at 28x28 and 64x64 (and 1-D / 3-D for completeness).
-Each line prints the ratio gscli / reference: below 1 is faster. Medians of ``--repeats`` timings.
+Each line prints the ratio gscli / reference: below 1 is faster. Times are CPU seconds of the process
+(``time.process_time``: with one thread, what a call takes on an idle core; wall-clock time on a shared
+machine measures the other processes), the best of three interleaved rounds of medians.
 
 Usage::
 
@@ -77,13 +79,14 @@ class PublishedSpectralConvNd(nn.Module):
 
 
 def timed(fn, repeats: int) -> float:
+    """Median CPU time of ``repeats`` calls after three warm-up calls."""
     for _ in range(3):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 
