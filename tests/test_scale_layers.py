@@ -453,7 +453,7 @@ def test_spectral_conv_init_matches_torch_fan_in(cls, dim):
     for tensor in (conv.weight, conv.bias):
         assert float(tensor.detach().abs().max()) <= bound
     n = conv.weight.numel()
-    variance = float(conv.weight.double().var())
+    variance = float(conv.weight.detach().double().var())
     # 5 standard errors of a sample variance of a uniform (var of x² is 4 bound^4 / 45)
     assert abs(variance - bound**2 / 3) < 5 * math.sqrt(4 * bound**4 / 45 / n)
     assert float(conv.weight.detach().abs().max()) > 0.95 * bound  # the bound is reached, not just respected
