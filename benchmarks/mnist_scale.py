@@ -20,6 +20,8 @@ Usage::
 
     python benchmarks/mnist_scale.py                         # 3 seeds, 6 epochs
     python benchmarks/mnist_scale.py --seeds 0 --epochs 2 --json
+    python benchmarks/mnist_scale.py --config configs/scale-mnist-paper.toml --models fourier --seeds 0 \
+        --epochs 3 --step-size 2 --out benchmarks/results/mnist-scale-paper.json   # the paper-sized model
 """
 
 from __future__ import annotations
@@ -63,16 +65,21 @@ class PlainCNN(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, self.readout).flatten(1))
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sizes: list[int]) -> dict[str, float]:
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sizes: list[int],
+             batch: int = 250) -> dict[str, float]:
     model.eval()
+    logits: dict[int, torch.Tensor] = {}
     with torch.no_grad():
-        reference = model(resample(images, max(sizes)))
-        logits = {m: model(resample(images, m)) for m in sizes}
+        for m in sizes:
+            logits[m] = torch.cat([model(resample(images[i:i + batch], m)) for i in range(0, len(images), batch)])
+    reference = logits[max(sizes)]
     predictions = torch.stack([logits[m].argmax(dim=1) for m in sizes])
     accuracy = float((predictions == labels[None]).double().mean())
     consistency = float((predictions == predictions[:1]).all(dim=0).double().mean())
     error = statistics.mean(float((logits[m] - reference).norm() / reference.norm()) for m in sizes)
-    return {"accuracy": accuracy, "consistency": consistency, "equivariance_error": error}
+    per_size = {m: float((predictions[i] == labels).double().mean()) for i, m in enumerate(sizes)}
+    return {"accuracy": accuracy, "consistency": consistency, "equivariance_error": error,
+            "accuracy_per_size": per_size}
 
 
 def build(name: str, config, seed: int) -> nn.Module:
@@ -91,27 +98,58 @@ def main() -> None:
     parser.add_argument("--models", default="fourier,cnn,fourier-relu")
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--step-size", type=int, default=None,
+                        help="override the step schedule's epochs between drops (a shorter StepLR)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the JSON document here (rewritten after every run, so a long job "
+                             "leaves what it finished)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
     settings = replace(config.training, epochs=args.epochs)
+    if args.step_size is not None:
+        settings = replace(settings, step_size=args.step_size)
     sizes = config.domain()
     train, test = load_mnist_scale(test_size=args.test, seed=0)
     images, labels = train.images, train.labels
     if args.train_limit is not None:
         images, labels = images[: args.train_limit], labels[: args.train_limit]
     rows = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+
+    def document() -> dict:
+        return {"config": str(args.config.name), "started": started, "train_images": len(labels),
+                "test_images": len(test), "sizes": sizes, "epochs": args.epochs, "threads": args.threads,
+                "training": settings.as_dict(), "runs": rows}
+
     for name in args.models.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             model = build(name, config, seed)
+            epoch_times: list[float] = []
+            last = [time.perf_counter()]
+
+            def log(line: str, name: str = name, seed: int = seed, epoch_times: list = epoch_times,
+                    last: list = last) -> None:
+                now = time.perf_counter()
+                epoch_times.append(now - last[0])
+                last[0] = now
+                if not args.json:
+                    print(f"{name} seed {seed} {line} ({epoch_times[-1]:.0f} s)", flush=True)
+
             start = time.perf_counter()
-            result = train_scale(model, images, labels, replace(settings, seed=seed), sizes)
+            result = train_scale(model, images, labels, replace(settings, seed=seed), sizes, log=log)
             seconds = (time.perf_counter() - start) / args.epochs
+            evaluation_start = time.perf_counter()
             scores = evaluate(model, test.images, test.labels, sizes)
             row = {"model": name, "seed": seed, "parameters": sum(p.numel() for p in model.parameters()),
-                   "seconds_per_epoch": seconds, "final_loss": result.losses[-1], **scores}
+                   "seconds_per_epoch": seconds, "epoch_seconds": epoch_times, "losses": list(result.losses),
+                   "final_loss": result.losses[-1], "evaluation_seconds": time.perf_counter() - evaluation_start,
+                   **scores}
             rows.append(row)
+            if args.out is not None:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(document(), indent=2) + "\n")
             if not args.json:
                 print(f"{name:>13} seed {seed}: acc {row['accuracy']:.3f}  consistency {row['consistency']:.3f}  "
                       f"eq. error {row['equivariance_error']:.1e}  {seconds:.1f} s/epoch", flush=True)
@@ -126,10 +164,11 @@ def main() -> None:
         summary.append({"model": name, "parameters": mine[0]["parameters"], "seeds": len(mine),
                         **{k: stat(k) for k in ("accuracy", "consistency", "equivariance_error",
                                                 "seconds_per_epoch")}})
-    document = {"train_images": len(labels), "test_images": len(test), "sizes": sizes, "epochs": args.epochs,
-                "threads": args.threads, "runs": rows, "summary": summary}
+    final = {**document(), "summary": summary}
+    if args.out is not None:
+        args.out.write_text(json.dumps(final, indent=2) + "\n")
     if args.json:
-        print(json.dumps(document, indent=2))
+        print(json.dumps(final, indent=2))
         return
     print(f"\nMNIST-scale: {len(labels)} training / {len(test)} test digits, sizes {sizes[0]}..{sizes[-1]}, "
           f"{args.epochs} epochs, seeds {args.seeds} (mean ± half range)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -118,13 +119,20 @@ def test_spectral_conv_gradcheck(rng):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_inputs(dtype, rng):
-    x = torch.tensor(rng.standard_normal((2, 3, 12, 12)), dtype=torch.float32)
+    """Half-precision inputs against the same layer in float64 (its own rounding only: the rounding of the
+    half-precision input and output, at most a few units of its epsilon relative to the output)."""
+    x = torch.tensor(rng.standard_normal((2, 3, 12, 12)), dtype=torch.float64)
     conv = SpectralConv2d(3, 2, 9, 3)
     act = ScaleEqActivation(torch.relu, base_size=6, pool=2)
+    tol = 4 * torch.finfo(dtype).eps
     for layer in (conv, act):
         y = layer(x.to(dtype))
         assert y.dtype == dtype
-        assert rel(y, layer(x.to(dtype).float())) < 1e-2
+        reference = layer.double()(x.to(dtype).double())
+        assert rel(y, reference) < tol
+        # negative control: an input off by 8 eps (relative) trips the tolerance
+        assert rel(layer(x.to(dtype).double() * (1 + 8 * torch.finfo(dtype).eps)), reference) > tol
+        layer.float()
 
 
 # -- the activation against an independent numpy reference -----------------------------------------
@@ -279,8 +287,10 @@ def test_invariant_pool(size, rng):
     for m in (16, 11, 7, size):
         assert rel(pool(resample(x, m)), y) < 1e-12
     assert rel(pool(x[..., 1:, 1:]), y) > 1e-3  # cropping is not downscaling (negative control)
-    if size == 1:
-        assert rel(y, x.mean(dim=(2, 3))) < 1e-15
+    # independent reference: D_{17→size} of DESIGN §7 on both axes, in numpy
+    d = resample_matrix(17, size)
+    reference = np.einsum("ai,bj,ncij->ncab", d, d, x.numpy()).reshape(2, -1)
+    assert rel(y, torch.from_numpy(reference)) < 1e-13
 
 
 class Stack(torch.nn.Module):
@@ -373,3 +383,185 @@ def test_matmul_and_fft_transforms_agree(dtype, tol, rng):
         for dft in ("matmul", "auto"):
             other = ScaleEqActivation(torch.relu, dft=dft, **kwargs)(x)
             assert rel(other, fft) < tol, (kwargs, dft)
+
+
+# -- the caller's tensor is never modified or aliased -----------------------------------------------
+
+@pytest.mark.parametrize("n, base, pool", [(5, 5, 1), (9, 5, 1), (8, 4, 1), (10, 6, 2)])
+def test_in_place_activation_leaves_the_input_unchanged(n, base, pool, rng):
+    """σ = ReLU(inplace=True): the residual act(x) + x must equal the out-of-place layer's, and x must not move."""
+    x = torch.tensor(rng.standard_normal((2, 3, n, n)))
+    before = x.clone()
+    expected = ScaleEqActivation(torch.relu, base_size=base, pool=pool)(x)
+    y = ScaleEqActivation(torch.nn.ReLU(inplace=True), base_size=base, pool=pool)(x)
+    assert torch.equal(x, before)
+    assert rel(y, expected) < 1e-15
+    assert y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+
+def test_layers_do_not_alias_their_input(rng):
+    x = torch.tensor(rng.standard_normal((2, 3, 9, 9)))
+    for layer in (SpectralConv2d(3, 3, 9, 3), ScaleEqActivation(torch.relu, base_size=9), ScaleInvariantPool(9),
+                  ScaleInvariantPool(1)):
+        y = layer(x)
+        assert y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+
+
+# -- empty batches and no channels ----------------------------------------------------------------
+
+@pytest.mark.parametrize("make, shape, expected", [
+    (lambda: SpectralConv1d(3, 4, 9, 3), (0, 3, 9), (0, 4, 9)),
+    (lambda: SpectralConv2d(3, 4, 9, 3), (0, 3, 10, 10), (0, 4, 10, 10)),
+    (lambda: SpectralConv3d(3, 4, 5, 3), (0, 3, 6, 6, 6), (0, 4, 6, 6, 6)),
+    (lambda: SpectralConv2d(3, 4, 9, 3), (2, 3, 10, 10), (2, 4, 10, 10)),  # control: a full batch
+    (lambda: ScaleEqActivation(torch.relu, base_size=8, pool=2), (0, 3, 12, 12), (0, 3, 6, 6)),
+    (lambda: ScaleEqActivation(torch.relu, base_size=8, pool=2), (2, 0, 12, 12), (2, 0, 6, 6)),
+    (lambda: ScaleEqActivation(torch.relu, base_size=5), (0, 2, 7), (0, 2, 7)),
+    (lambda: ScaleEqActivation(torch.relu, base_size=4), (0, 2, 5, 5, 5), (0, 2, 5, 5, 5)),
+    (lambda: ScaleInvariantPool(3), (0, 3, 12, 12), (0, 27)),
+    (lambda: ScaleInvariantPool(3), (2, 0, 12, 12), (2, 0)),
+    (lambda: ScaleInvariantPool(1), (0, 3, 12, 12), (0, 3)),
+])
+def test_empty_batches_give_empty_results(make, shape, expected):
+    layer = make()
+    x = torch.zeros(shape, requires_grad=True)
+    y = layer(x)
+    assert y.shape == expected and y.dtype == x.dtype
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_spectral_conv_zero_spatial_size_is_refused():
+    with pytest.raises(InputError, match=r"positive spatial sizes, got shape \(1, 3, 0, 4\)"):
+        SpectralConv2d(3, 4, 9, 3)(torch.zeros(1, 3, 0, 4))
+
+
+# -- what a mutation audit found untested ------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, dim", [(SpectralConv1d, 1), (SpectralConv2d, 2), (SpectralConv3d, 3)])
+def test_spectral_conv_init_matches_torch_fan_in(cls, dim):
+    """Weights uniform in ±1/sqrt(in·K^dim), as torch's Conv{dim}d with the same kernel: the bound and the
+    variance bound²/3 (a bound of 1/sqrt(in·K) would be sqrt(K^(dim-1)) times wider, variance K^(dim-1) times)."""
+    torch.manual_seed(0)
+    cin, k = 6, 5
+    conv = cls(cin, 40, 9, k)
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, f"Conv{dim}d")(cin, 40, k)
+    bound = 1.0 / math.sqrt(cin * k**dim)
+    ref_bound = 1.0 / math.sqrt(reference.weight[0].numel())  # torch's kaiming_uniform(a=√5) bound, independently
+    assert math.isclose(bound, ref_bound)
+    for tensor in (conv.weight, conv.bias):
+        assert float(tensor.detach().abs().max()) <= bound
+    n = conv.weight.numel()
+    variance = float(conv.weight.detach().double().var())
+    # 5 standard errors of a sample variance of a uniform (var of x² is 4 bound^4 / 45)
+    assert abs(variance - bound**2 / 3) < 5 * math.sqrt(4 * bound**4 / 45 / n)
+    assert float(conv.weight.detach().abs().max()) > 0.95 * bound  # the bound is reached, not just respected
+
+
+def _forward_accepts(layer: ScaleEqActivation, n: int) -> bool:
+    try:
+        layer(torch.zeros(1, 1, n, n))
+    except InputError:
+        return False
+    return True
+
+
+def test_accepts_agrees_with_forward_and_the_ladder():
+    """accepts(n) is what forward accepts, and both are the ladder base + i·lcm(increment, pool), over many
+    combinations: a step of increment·pool (not their lcm) refuses e.g. 8 + 4 for pool 2, increment 4."""
+    for base, pool, increment in [(8, 2, 4), (6, 2, 2), (6, 3, 2), (8, 4, 6), (4, 2, 3), (9, 3, 6), (6, 1, 4)]:
+        layer = ScaleEqActivation(torch.relu, base_size=base, pool=pool, increment=increment)
+        for n in range(1, base + 25):
+            on_ladder = n >= base and (n - base) % increment == 0 and (n - base) % pool == 0
+            assert layer.accepts(n) == on_ladder, (base, pool, increment, n)
+            if n <= base + 13:
+                assert _forward_accepts(layer, n) == on_ladder, (base, pool, increment, n)
+
+
+def test_plan_cache_is_per_dimension(rng):
+    """One layer used on 2-D, then 1-D, then 3-D inputs of the same side gives what fresh layers give."""
+    layer = ScaleEqActivation(torch.relu, base_size=5)
+    for shape in [(1, 2, 8, 8), (1, 2, 8), (1, 2, 8, 8, 8), (1, 2, 8, 8)]:
+        x = torch.tensor(rng.standard_normal(shape))
+        assert rel(layer(x), ScaleEqActivation(torch.relu, base_size=5)(x)) < 1e-15
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9), (2, 3, 9, 9), (2, 3, 5, 5, 5)])
+def test_instance_norm_equals_torch_instance_norm(shape, rng):
+    """With one resolution (base_size = n, odd) the layer is σ(norm(x)): compare norm with F.instance_norm
+    (biased variance; the unbiased one is off by sqrt(N/(N-1)))."""
+    x = torch.tensor(rng.standard_normal(shape)) * 3 + 1
+    n = shape[-1]
+    layer = ScaleEqActivation(lambda t: t, base_size=n, norm="instance")
+    assert rel(layer(x), F.instance_norm(x)) < 1e-12
+
+
+# -- the fast spectral convolution against the dense definition (float64) ------------------------------
+
+def dense_spectral_conv(conv, x: np.ndarray) -> np.ndarray:
+    """Any dimension, with numpy: W[k] = Σ_j w[j] e^{-2πi k·j/G} summed over the whole K^d support for every kept
+    k (|k_i| <= min(h(n_i), h(G))), Y = W X, full complex inverse FFT; no rfft half, no blocks, no caching."""
+    w = conv.weight.detach().double().numpy()
+    d, G, K = conv.dim, conv.global_modes, conv.local_size
+    sizes = x.shape[2:]
+    X = np.fft.fftn(x, axes=tuple(range(2, 2 + d))) / np.prod(sizes)
+    Y = np.zeros((x.shape[0], w.shape[0]) + sizes, dtype=complex)
+    offsets = np.stack(np.meshgrid(*([np.arange(K) - (K - 1) // 2] * d), indexing="ij"))  # (d, K, ..., K)
+    bands = [min((n - 1) // 2, (G - 1) // 2) for n in sizes]
+    for k in itertools.product(*(range(-b, b + 1) for b in bands)):
+        phase = np.exp(-2j * np.pi * np.tensordot(np.array(k, dtype=float), offsets, axes=1) / G)
+        W = (w * phase).reshape(w.shape[:2] + (-1,)).sum(axis=-1)
+        index = (slice(None), slice(None)) + tuple(ki % n for ki, n in zip(k, sizes))
+        Y[index] = X[index] @ W.T
+    y = np.fft.ifftn(Y, axes=tuple(range(2, 2 + d))) * np.prod(sizes)
+    b = conv.bias.detach().double().numpy() if conv.bias is not None else np.zeros(w.shape[0])
+    return y.real + b.reshape((1, -1) + (1,) * d)
+
+
+@pytest.mark.parametrize("cls, shape, G, K", [
+    (SpectralConv1d, (2, 3, 17), 10, 3), (SpectralConv1d, (1, 2, 8), 15, 5),
+    (SpectralConv2d, (2, 3, 28, 28), 28, 5), (SpectralConv2d, (1, 2, 20, 7), 15, 5), (SpectralConv2d, (1, 2, 6, 9), 9, 3),
+    (SpectralConv3d, (1, 2, 8, 9, 7), 6, 3), (SpectralConv3d, (1, 1, 5, 10, 4), 11, 5),
+])
+@pytest.mark.parametrize("grad", [True, False])
+def test_fast_spectral_conv_equals_the_dense_definition(cls, shape, G, K, grad, rng):
+    """Training (gradients on: the multiplier recomputed) and evaluation (no gradients: the kept multiplier)."""
+    conv = cls(shape[1], 3, G, K).double()
+    x = rng.standard_normal(shape)
+    with torch.set_grad_enabled(grad):
+        for _ in range(2):  # the second call in evaluation reuses the kept multiplier
+            y = conv(torch.tensor(x))
+            assert np.abs(y.detach().numpy() - dense_spectral_conv(conv, x)).max() < 1e-12
+
+
+def test_kept_multiplier_follows_the_weights(rng):
+    """In evaluation the multiplier is kept between calls; any change of the kernel must be seen: through the
+    optimizer (version counter), through .data (no version change), and by loading a state dict."""
+    conv = SpectralConv2d(2, 3, 9, 3).double()
+    x = torch.tensor(rng.standard_normal((2, 2, 12, 12)))
+    with torch.no_grad():
+        before = conv(x)
+        conv.weight.mul_(2.0)
+        assert rel(conv(x) - conv.bias[None, :, None, None], 2 * (before - conv.bias[None, :, None, None])) < 1e-12
+        conv.weight.data[0, 0, 1, 1] += 1.0
+        after = conv(x)
+        assert np.abs(after.numpy() - dense_spectral_conv(conv, x.numpy())).max() < 1e-12
+        fresh = SpectralConv2d(2, 3, 9, 3).double()
+        conv.load_state_dict(fresh.state_dict())
+        assert np.abs(conv(x).numpy() - fresh(x).numpy()).max() < 1e-12
+        assert rel(after, conv(x)) > 1e-2  # the control: the weights did change the output
+
+
+@pytest.mark.parametrize("cls, dim", [(SpectralConv1d, 1), (SpectralConv2d, 2), (SpectralConv3d, 3)])
+def test_multiplier_equals_its_definition(cls, dim):
+    conv = cls(2, 3, 11, 5).double()
+    h = 4
+    W = conv.multiplier(h).detach().numpy()
+    w = conv.weight.detach().numpy()
+    offsets = np.stack(np.meshgrid(*([np.arange(5) - 2] * dim), indexing="ij"))
+    full = list(range(h + 1)) + list(range(-h, 0))
+    for k in itertools.product(*([full] * (dim - 1) + [range(h + 1)])):
+        phase = np.exp(-2j * np.pi * np.tensordot(np.array(k, dtype=float), offsets, axes=1) / 11)
+        index = (slice(None), slice(None)) + tuple(ki % (2 * h + 1) for ki in k[:-1]) + (k[-1],)
+        assert np.abs(W[index] - (w * phase).reshape(w.shape[:2] + (-1,)).sum(-1)).max() < 1e-12

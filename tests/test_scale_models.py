@@ -261,3 +261,145 @@ def test_scale_errors_with_given_data_and_bad_shape():
     assert report.ok and report.data == "given images" and report.images == 2
     with pytest.raises(ConfigError, match=re.escape("data must have shape (n, 1, 20, 20), got (2, 1, 16, 16)")):
         scale_errors(cfg, data=torch.randn(2, 1, 16, 16))
+
+
+# -- the paper-sized recipe: optimizer, schedule, affine norm per resolution, 1x1 branch, several readouts ----
+
+PAPER = Path(__file__).parents[1] / "configs" / "scale-mnist-paper.toml"
+RECIPE = {**SMALL, "norm": "instance-affine", "readout": [1, 3], "input_mean": 0.0607, "input_std": 0.2161,
+          "stages": [{**s, "branch": True} for s in SMALL["stages"]],
+          "training": {"optimizer": "adamw", "schedule": "step", "step_size": 1, "gamma": 0.1,
+                       "learning_rate": 1e-2, "weight_decay": 3e-2, "epochs": 2, "batch_size": 16}}
+
+
+def test_paper_config_matches_the_paper_recipe():
+    cfg = load_config(PAPER)
+    assert [s.channels for s in cfg.stages] == [32, 64, 100, 100] and all(s.branch for s in cfg.stages)
+    assert cfg.domain() == list(range(8, 29)) and cfg.norm == "instance-affine" and len(cfg.readouts) > 1
+    t = cfg.training
+    assert (t.optimizer, t.learning_rate, t.weight_decay, t.schedule, t.step_size, t.gamma, t.batch_size) == \
+        ("adamw", 1e-2, 3e-2, "step", 20, 0.1, 128)
+    assert (cfg.input_mean, cfg.input_std) == (0.0607, 0.2161)
+    # parameters, counted from the architecture: spectral kernels and biases, 1x1 branches, one scale and shift
+    # per channel and per resolution the activation evaluates, the head over every readout
+    model = build_scale_model(cfg)
+    expected, cin = 0, 1
+    for index, stage in enumerate(cfg.stages):
+        act = ScaleEqActivation(torch.relu, cfg.bases()[index])
+        resolutions = {r for n in cfg.domain() for r, _ in act.resolutions(n)}
+        expected += cin * stage.channels * (stage.local_size**2 + 1) + stage.channels
+        expected += 2 * stage.channels * len(resolutions)
+        cin = stage.channels
+    expected += (cin * sum(r * r for r in cfg.readouts) + 1) * cfg.classes
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert 0.9e6 < expected < 1.2e6
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_recipe_model_is_exactly_equivariant_and_the_ablation_is_not(dtype):
+    """Affine norm per resolution (with distinct scales and shifts per resolution), 1x1 branch, normalised input
+    and several readouts keep every layer exact; the pointwise ablation of the same model does not."""
+    cfg = parse_config(RECIPE)
+    model = build_scale_model(cfg, seed=3).to(dtype)
+    from gscli.models._scale import PerResolutionNorm
+
+    norms = [m for m in model.modules() if isinstance(m, PerResolutionNorm)]
+    assert len(norms) == 3 and all(len(n.sizes) > 1 for n in norms)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # make every resolution's affine pair different, so a wrong pick would show
+        for norm in norms:
+            norm.weight.add_(0.5 * torch.randn(norm.weight.shape, generator=generator).to(dtype))
+            norm.bias.add_(0.5 * torch.randn(norm.bias.shape, generator=generator).to(dtype))
+    x = torch.rand(3, 1, 20, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64).to(dtype)
+    report = variant_errors(model, x, cfg.domain(), dtype, TOLERANCE[dtype])
+    assert report.worst < TOLERANCE[dtype]
+    ablation = build_scale_model(cfg, variant="pointwise", seed=3).to(dtype)
+    assert variant_errors(ablation, x, cfg.domain(), dtype, TOLERANCE[dtype]).worst > 1e-3
+
+
+def test_per_resolution_norm_uses_the_pair_of_each_side():
+    from gscli.models._scale import PerResolutionNorm
+
+    norm = PerResolutionNorm(2, [5, 7]).double()
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        norm.bias.copy_(torch.tensor([[0.5, 0.0], [0.0, -1.0]]))
+    for side, (w, b) in ((5, ([1.0, 2.0], [0.5, 0.0])), (7, ([3.0, 4.0], [0.0, -1.0]))):
+        x = torch.randn(2, 2, side, side, dtype=torch.float64)
+        mean, var = x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), keepdim=True, unbiased=False)
+        expected = (x - mean) / torch.sqrt(var + 1e-5) * torch.tensor(w)[:, None, None] + torch.tensor(b)[:, None, None]
+        assert (norm(x) - expected).abs().max() < 1e-12
+    with pytest.raises(ConfigError, match="maps of side 6 have no scale and shift; sides: 5, 7"):
+        norm(torch.zeros(1, 2, 6, 6))
+
+
+def test_input_normalisation_is_applied_before_the_first_stage():
+    cfg = parse_config(RECIPE)
+    plain = replace(cfg, input_mean=0.0, input_std=1.0)
+    x = torch.rand(2, 1, 12, 12, dtype=torch.float64)
+    a, b = build_scale_model(cfg, seed=1).double(), build_scale_model(plain, seed=1).double()
+    assert (a(x) - b((x - 0.0607) / 0.2161)).abs().max() < 1e-12
+    # control on the first convolution (the instance norm after it hides most of an affine input change)
+    assert (a.features(x)[0][1] - b.features(x)[0][1]).abs().max() > 1e-1
+
+
+def test_train_scale_follows_the_optimizer_and_schedule(monkeypatch):
+    cfg = parse_config(RECIPE)
+    made = []
+    real = torch.optim.AdamW
+
+    class Spy(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Spy)
+    model = build_scale_model(cfg, seed=0)
+    images, labels = torch.rand(20, 1, 20, 20), torch.randint(0, 10, (20,))
+    result = train_scale(model, images, labels, cfg.training, cfg.domain())
+    assert len(made) == 1 and made[0].defaults["weight_decay"] == 3e-2
+    # StepLR(step_size 1, gamma 0.1) after two epochs: lr 1e-2 -> 1e-4
+    assert made[0].param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert result.steps == 4 and len(result.losses) == 2
+
+
+def test_config_accepts_what_the_model_runs():
+    """The configuration's domain is what the built model accepts, over combinations whose ladder step is the
+    lcm of increment and pool (not their product): e.g. pool 2 and increment 4 on base 8 accepts 12."""
+    for pool, increment in [(2, 4), (2, 2), (1, 3), (2, 6)]:
+        cfg = parse_config({"kind": "scale", "min_size": 8, "max_size": 8 + 12,
+                            "stages": [{"channels": 1, "global_modes": 5, "local_size": 3, "pool": pool,
+                                        "increment": increment}, {"channels": 1, "global_modes": 5,
+                                                                  "local_size": 3}]})
+        model = build_scale_model(cfg)
+        for n in range(8, 21):
+            try:
+                model(torch.zeros(1, 1, n, n))
+                runs = True
+            except Exception:
+                runs = False
+            assert cfg.accepts(n) == runs == ((n - 8) % increment == 0 and (n - 8) % pool == 0), (pool, increment, n)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"norm": "batch"}, "norm must be one of none, instance, instance-affine, got 'batch'"),
+    ({"readout": []}, "readout must be a positive integer or a non-empty list of them, got []"),
+    ({"readout": [1, 1]}, "readout sides must be distinct, got [1, 1]"),
+    ({"readout": [1, 9]}, "readout 9 exceeds the last stage's smallest output size 4"),
+    ({"input_std": 0}, "input_std must be a positive number, got 0"),
+    ({"input_mean": "0.1"}, "input_mean must be a finite number, got '0.1'"),
+    ({"stages": [{"channels": 2, "branch": "yes"}]}, "branch must be true or false, got 'yes'"),
+    ({"training": {"optimizer": "sgd"}}, "optimizer must be one of adam, adamw, got 'sgd'"),
+    ({"training": {"schedule": "linear"}}, "schedule must be one of cosine, step, got 'linear'"),
+    ({"training": {"step_size": 5}}, "step_size belongs to the step schedule, but schedule is 'cosine'"),
+    ({"training": {"schedule": "step", "gamma": 2}}, "gamma must be in (0, 1] (a learning-rate drop), got 2.0"),
+    ({"training": {"schedule": "step", "step_size": 0}}, "step_size must be an integer >= 1, got 0"),
+    ({"training": {"shift": 0.5}}, "shift must be in [0, 0.5) (a share of the side), got 0.5"),
+    ({"training": {"dataset": "mnist"}}, "unknown key 'dataset'"),
+    ({"min_size": 9, "max_size": 20, "stages": [{"channels": 2, "increment": 4}]},
+     "max_size 20 is not on every stage's ladder; sizes the stages accept: 9, 13, 17"),
+])
+def test_recipe_config_errors(change, match):
+    with pytest.raises(ConfigError, match=re.escape(match)) as info:
+        parse_config({**SMALL, **change})
+    assert "\n" not in str(info.value)

@@ -12,15 +12,17 @@ from gscli.errors import InputError
 from gscli.scale import resample, resample_matrix
 
 
-def fft_reference(n: int, m: int) -> np.ndarray:
-    """Column j: numpy's FFT of the j-th unit vector, keep |k| <= (min(n, m) - 1) // 2, inverse FFT at size m."""
-    h = (min(n, m) - 1) // 2
+def fft_reference(n: int, m: int, h: int | None = None) -> np.ndarray:
+    """Column j: numpy's FFT of the j-th unit vector, keep |k| <= (min(n, m) - 1) // 2, inverse FFT at size m.
+
+    ``h`` overrides the band (for negative controls: a band too wide for m aliases)."""
+    h = (min(n, m) - 1) // 2 if h is None else h
     out = np.zeros((m, n))
     for j in range(n):
         spectrum = np.fft.fft(np.eye(n)[j]) / n
         kept = np.zeros(m, dtype=complex)
         for k in range(-h, h + 1):
-            kept[k % m] = spectrum[k % n]
+            kept[k % m] += spectrum[k % n]
         out[:, j] = np.real(np.fft.ifft(kept) * m)
     return out
 
@@ -135,11 +137,16 @@ def test_relation_to_the_group_operator(n, m):
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6), (torch.bfloat16, 3e-2),
                                         (torch.float16, 3e-3)])
 def test_resample_dtypes(dtype, tol, rng):
+    """Every dtype against the closed form of DESIGN §7, one axis at a time in numpy (D_{12→7} and U_{9→16})."""
     x = torch.tensor(rng.standard_normal((2, 3, 12, 9)))
-    reference = resample(x, (7, 16))
+    reference = torch.from_numpy(np.einsum("ai,bj,ncij->ncab", fft_reference(12, 7), fft_reference(9, 16),
+                                           x.numpy()))
     y = resample(x.to(dtype), (7, 16))
     assert y.dtype == dtype and y.shape == (2, 3, 7, 16) and y.device == x.device
     assert (y.double() - reference).abs().max() / reference.abs().max() < tol
+    # negative control: one frequency too many on the 12 -> 7 axis (band 4 aliased onto 7 points)
+    wrong = np.einsum("ai,bj,ncij->ncab", fft_reference(12, 7, h=4), fft_reference(9, 16), x.numpy())
+    assert (y.double() - torch.from_numpy(wrong)).abs().max() / reference.abs().max() > 10 * tol
 
 
 @pytest.mark.parametrize("shape, size", [((1, 2, 7), (4,)), ((1, 2, 6), (9,)), ((1, 1, 5, 6), (4, 9)),
@@ -187,3 +194,81 @@ def test_matrix_bad_sizes(n, m):
     with pytest.raises(InputError, match="must be a positive integer") as info:
         resample_matrix(n, m)
     assert "\n" not in str(info.value)
+
+
+# -- never alias the caller's tensor; empty batches ------------------------------------------------
+
+@pytest.mark.parametrize("shape, size", [((2, 3, 9, 7), (9, 7)), ((2, 3, 8, 8), (8, 8)), ((2, 3, 9), 9),
+                                         ((1, 1, 5, 5, 5), 5), ((2, 3, 9, 9), (5, 5))])
+def test_resample_returns_a_new_tensor(shape, size, rng):
+    """Resampling to the same size is the identity for odd sizes, and still returns a new tensor (documented):
+    the result never shares storage with x, so writing into it leaves x unchanged."""
+    x = torch.tensor(rng.standard_normal(shape))
+    before = x.clone()
+    y = resample(x, size)
+    assert y is not x and y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+    y.add_(1.0)
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("shape, size, expected", [((0, 3, 12, 9), (7, 16), (0, 3, 7, 16)),
+                                                   ((2, 0, 12, 12), 5, (2, 0, 5, 5)),
+                                                   ((0, 1, 9), 9, (0, 1, 9)), ((0, 2, 4, 4, 4), 3, (0, 2, 3, 3, 3))])
+def test_resample_empty_batches(shape, size, expected):
+    x = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    y = resample(x, size)
+    assert y.shape == expected and y.dtype == x.dtype
+    y.sum().backward()  # the graph holds: an empty gradient of x's shape
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_resample_zero_spatial_size_is_refused():
+    with pytest.raises(InputError, match=r"positive sizes, got \(2, 3, 0, 4\)"):
+        resample(torch.zeros(2, 3, 0, 4), 3)
+
+
+# -- the two ways of computing resample: dense per-axis products and the FFT ---------------------------
+
+@pytest.mark.parametrize("method", ["dense", "fft", "auto"])
+@pytest.mark.parametrize("shape, size", [((2, 3, 12, 9), (7, 16)), ((1, 2, 28, 28), (20, 20)), ((2, 1, 10), (10,)),
+                                         ((1, 1, 6, 5, 7), (4, 9, 7)), ((1, 1, 9, 9), (9, 9))])
+def test_both_paths_equal_the_closed_form(method, shape, size, rng):
+    """DESIGN §7: D[m, n] = (1/N)(1 + 2 Σ_{k=1}^{h(M)} cos 2πk(m/M − n/N)) per axis (U = (N/M) Dᵀ up), in numpy."""
+    def closed_form(n: int, m: int) -> np.ndarray:
+        if m > n:
+            return (m / n) * closed_form(m, n).T
+        phase = np.arange(m)[:, None] / m - np.arange(n)[None, :] / n
+        return (1 + 2 * sum(np.cos(2 * np.pi * k * phase) for k in range(1, (m - 1) // 2 + 1))) / n
+
+    x = rng.standard_normal(shape)
+    expected = x
+    for axis, m in zip(range(x.ndim - len(size), x.ndim), size):
+        expected = np.moveaxis(np.tensordot(closed_form(x.shape[axis], m), np.moveaxis(expected, axis, 0), axes=1),
+                               0, axis)
+    y = resample(torch.tensor(x), size, method=method).numpy()
+    assert y.shape == expected.shape and np.abs(y - expected).max() < 1e-12
+    # negative control: the half-Nyquist convention on a 28 -> 20 axis (keep half of bin 10) moves the result
+    if shape[-1] == 28:
+        phase = np.arange(20)[:, None] / 20 - np.arange(28)[None, :] / 28
+        half = closed_form(28, 20) + np.cos(2 * np.pi * 10 * phase) / 28
+        wrong = np.einsum("ai,bj,ncij->ncab", half, closed_form(28, 20), x)
+        assert np.abs(y - wrong).max() > 1e-3
+
+
+def test_auto_switches_by_size(monkeypatch, rng):
+    """auto takes the dense product up to DENSE_MAX and the FFT above (counted by spying on each path)."""
+    import gscli.scale._resample as module
+
+    calls = []
+    monkeypatch.setattr(module, "_dense_matrix", lambda *a, f=module._dense_matrix: calls.append("dense") or f(*a))
+    real_rfftn = torch.fft.rfftn
+    monkeypatch.setattr(torch.fft, "rfftn", lambda *a, **k: calls.append("fft") or real_rfftn(*a, **k))
+    x = torch.tensor(rng.standard_normal((1, 1, 12, 12)))
+    resample(x, 8)
+    assert set(calls) == {"dense"}
+    calls.clear()
+    monkeypatch.setattr(module, "DENSE_MAX", 10)
+    resample(x, 8)
+    assert calls == ["fft"]
+    with pytest.raises(InputError, match="method must be 'auto', 'dense' or 'fft', got 'matrix'"):
+        resample(x, 8, method="matrix")

@@ -33,10 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gscli.models._recipe import TrainingConfig
-from gscli.models._validate import ConfigError
-from gscli.models._validate import float_key as _float
-from gscli.models._validate import int_key as _int
-from gscli.models._validate import unknown_keys as _unknown
+from gscli.models._validate import ConfigError, float_key, int_key, unknown_keys
 from gscli.scale import ScaleEqActivation, ScaleInvariantPool, SpectralConv2d, resample
 
 __all__ = [
@@ -44,7 +41,9 @@ __all__ = [
     "SCALE_VARIANTS",
     "ScaleCNN",
     "ScaleModelConfig",
+    "PerResolutionNorm",
     "ScaleStageConfig",
+    "ScaleTrainingConfig",
     "build_scale_model",
     "check_scale_memory",
     "estimate_scale_memory",
@@ -69,8 +68,12 @@ _KEYS = {
     "in_channels": "channels of the input images (default 1)",
     "classes": "number of classes (default 10)",
     "activation": f"{' | '.join(ACTIVATIONS)} (default relu)",
-    "norm": "none | instance: per-resolution normalisation inside the activations (default none)",
-    "readout": "side of the invariant readout, the input resampled to readout x readout (default 1: the mean)",
+    "norm": "none | instance | instance-affine: per-resolution normalisation inside the activations; "
+            "instance-affine learns a scale and shift per channel and per resolution (default none)",
+    "readout": "side of the invariant readout, the last maps resampled to readout x readout (default 1: the mean); "
+               "a list of sides concatenates several resolutions into the head",
+    "input_mean": "subtracted from the input images before the first stage (default 0)",
+    "input_std": "the input images are divided by it after input_mean (default 1)",
     "variant": "exact | pointwise (default exact)",
     "eval_sizes": "sizes the equivariance error is measured at (default: every size of the domain)",
     "stages": "the list of stages",
@@ -83,7 +86,41 @@ _STAGE_KEYS = {
     "local_size": "K: odd side of the kernel's centred support, <= global_modes (default 5)",
     "pool": "max-pooling window of the activation (default 1)",
     "increment": "ladder step of the activation (default 1; larger is faster, exact on the ladder only)",
+    "branch": "true adds a 1x1 convolution in space to the spectral one (default false)",
 }
+_SCALE_TRAINING_KEYS = {
+    "epochs": "passes over the training images (default 6)",
+    "batch_size": "images per step, all at one size (default 64)",
+    "learning_rate": "initial learning rate (default 3e-3)",
+    "weight_decay": "weight decay (default 0; decoupled for adamw)",
+    "seed": "seed of weights, data split and augmentation (default 0)",
+    "test_size": "digits held out for testing (default 1000)",
+    "optimizer": "adam | adamw (default adam)",
+    "schedule": "cosine (decay to 0 over all steps) | step (x gamma every step_size epochs) (default cosine)",
+    "step_size": "epochs between learning-rate drops of the step schedule (default 20)",
+    "gamma": "factor of each drop of the step schedule (default 0.1)",
+    "shift": "largest random circular shift of a training image, as a share of its side (default 0.25)",
+}
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "step")
+NORMS = ("none", "instance", "instance-affine")
+
+
+@dataclass(frozen=True)
+class ScaleTrainingConfig(TrainingConfig):
+    """Training settings of :func:`train_scale`: the optimizer, its schedule and the shift augmentation."""
+
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    step_size: int = 20
+    gamma: float = 0.1
+    shift: float = 0.25
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        out.pop("dataset", None)
+        return {**out, "optimizer": self.optimizer, "schedule": self.schedule, "step_size": self.step_size,
+                "gamma": self.gamma, "shift": self.shift}
 
 
 @dataclass(frozen=True)
@@ -96,10 +133,12 @@ class ScaleStageConfig:
     local_size: int = 5
     pool: int = 1
     increment: int = 1
+    branch: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "channels": self.channels, "global_modes": self.global_modes,
-                "local_size": self.local_size, "pool": self.pool, "increment": self.increment}
+                "local_size": self.local_size, "pool": self.pool, "increment": self.increment,
+                "branch": self.branch}
 
 
 @dataclass(frozen=True)
@@ -114,12 +153,19 @@ class ScaleModelConfig:
     classes: int = 10
     activation: str = "relu"
     norm: str | None = None
-    readout: int = 1
+    readout: int | tuple[int, ...] = 1
     variant: str = "exact"
     eval_sizes: tuple[int, ...] | None = None
-    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(test_size=1000))
+    training: TrainingConfig = field(default_factory=lambda: ScaleTrainingConfig(test_size=1000))
+    input_mean: float = 0.0
+    input_std: float = 1.0
 
     kind = "scale"
+
+    @property
+    def readouts(self) -> tuple[int, ...]:
+        """The sides of the invariant readouts, concatenated into the head."""
+        return (self.readout,) if isinstance(self.readout, int) else tuple(self.readout)
 
     def with_variant(self, variant: str) -> ScaleModelConfig:
         if variant not in SCALE_VARIANTS:
@@ -167,7 +213,9 @@ class ScaleModelConfig:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": "scale", "name": self.name, "min_size": self.min_size, "max_size": self.max_size,
                 "in_channels": self.in_channels, "classes": self.classes, "activation": self.activation,
-                "norm": self.norm or "none", "readout": self.readout, "variant": self.variant,
+                "norm": self.norm or "none",
+                "readout": self.readout if isinstance(self.readout, int) else list(self.readout),
+                "input_mean": self.input_mean, "input_std": self.input_std, "variant": self.variant,
                 "eval_sizes": self.sizes(), "stages": [s.as_dict() for s in self.stages],
                 "training": self.training.as_dict()}
 
@@ -183,23 +231,23 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"a model configuration is a table/object, got {type(data).__name__}")
-    _unknown(data, _KEYS, "model")
+    unknown_keys(data, _KEYS, "model")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"model: name must be a non-empty string, got {name!r}")
     for key in ("min_size", "max_size"):
         if key not in data:
             raise ConfigError(f"model: {key!r} is required ({_KEYS[key]})")
-    min_size = _int(data, "min_size", None, "model")
-    max_size = _int(data, "max_size", None, "model")
+    min_size = int_key(data, "min_size", None, "model")
+    max_size = int_key(data, "max_size", None, "model")
     if max_size < min_size:
         raise ConfigError(f"model: max_size {max_size} is below min_size {min_size}")
     activation = data.get("activation", "relu")
     if activation not in ACTIVATIONS:
         raise ConfigError(f"model: activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     norm = data.get("norm", "none")
-    if norm not in ("none", "instance"):
-        raise ConfigError(f"model: norm must be none or instance, got {norm!r}")
+    if norm not in NORMS:
+        raise ConfigError(f"model: norm must be one of {', '.join(NORMS)}, got {norm!r:.80}")
     variant = data.get("variant", "exact")
     if variant not in SCALE_VARIANTS:
         raise ConfigError(f"model: variant must be one of {', '.join(SCALE_VARIANTS)}, got {variant!r}")
@@ -215,20 +263,23 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
         if not isinstance(stage_name, str) or not stage_name:
             raise ConfigError(f"{where}: name must be a non-empty string, got {stage_name!r}")
         where = f"stage {index} ({stage_name!r})"
-        _unknown(raw, _STAGE_KEYS, where)
+        unknown_keys(raw, _STAGE_KEYS, where)
         if "channels" not in raw:
             raise ConfigError(f"{where}: 'channels' is required ({_STAGE_KEYS['channels']})")
-        channels = _int(raw, "channels", None, where)
-        modes = _int(raw, "global_modes", high, where)
-        local = _int(raw, "local_size", min(5, modes - (modes + 1) % 2), where)
+        channels = int_key(raw, "channels", None, where)
+        modes = int_key(raw, "global_modes", high, where)
+        local = int_key(raw, "local_size", min(5, modes - (modes + 1) % 2), where)
         if local % 2 == 0 or local > modes:
             raise ConfigError(f"{where}: local_size must be odd and <= global_modes {modes}, got {local}")
-        pool = _int(raw, "pool", 1, where)
+        pool = int_key(raw, "pool", 1, where)
         if low % pool:
             raise ConfigError(f"{where}: pool {pool} needs the stage's smallest input size {low} to be a multiple of "
                               f"it; choose min_size divisible by {pool}")
-        increment = _int(raw, "increment", 1, where)
-        stages.append(ScaleStageConfig(stage_name, channels, modes, local, pool, increment))
+        increment = int_key(raw, "increment", 1, where)
+        branch = raw.get("branch", False)
+        if not isinstance(branch, bool):
+            raise ConfigError(f"{where}: branch must be true or false, got {branch!r:.80}")
+        stages.append(ScaleStageConfig(stage_name, channels, modes, local, pool, increment, branch))
         low, high = low // pool, high // pool
     names = [s.name for s in stages]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -236,33 +287,35 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
         raise ConfigError(f"model: stage names must be unique, {', '.join(map(repr, duplicates))} repeats")
     if max_size > MAX_SIZE:
         raise ConfigError(f"model: max_size must be at most {MAX_SIZE}, got {max_size}")
-    readout = _int(data, "readout", 1, "model")
-    training = data.get("training", {})
-    if not isinstance(training, Mapping):
-        raise ConfigError(f"training: a table/object, got {training!r}")
-    from gscli.models._recipe import RECIPE_KEYS as _RECIPE_KEYS
-    from gscli.models._recipe import TRAINING_KEYS as _TRAINING_KEYS
-
-    keys = {k: v for k, v in _TRAINING_KEYS.items() if k != "dataset" and k not in _RECIPE_KEYS}  # always MNIST-scale (28x28 digits)
-    _unknown(training, keys, "training")
-    train = TrainingConfig(
-        epochs=_int(training, "epochs", 6, "training"), batch_size=_int(training, "batch_size", 64, "training"),
-        learning_rate=_float(training, "learning_rate", 3e-3, "training"),
-        weight_decay=_float(training, "weight_decay", 0.0, "training", positive=False),
-        seed=_int(training, "seed", 0, "training", minimum=0), test_size=_int(training, "test_size", 1000, "training"),
-    )
+    raw_readout = data.get("readout", 1)
+    if isinstance(raw_readout, list):
+        if not raw_readout:
+            raise ConfigError("model: readout must be a positive integer or a non-empty list of them, got []")
+        readout: int | tuple[int, ...] = tuple(int_key({"readout": r}, "readout", None, "model") for r in raw_readout)
+        if len(set(readout)) != len(readout):
+            raise ConfigError(f"model: readout sides must be distinct, got {raw_readout!r}")
+    else:
+        readout = int_key(data, "readout", 1, "model")
+    input_mean = data.get("input_mean", 0.0)
+    if not isinstance(input_mean, (int, float)) or isinstance(input_mean, bool) or not math.isfinite(input_mean):
+        raise ConfigError(f"model: input_mean must be a finite number, got {input_mean!r:.80}")
+    input_mean = float(input_mean)
+    input_std = float_key(data, "input_std", 1.0, "model")
+    train = _scale_training(data.get("training", {}))
     config = ScaleModelConfig(
         name=name, stages=tuple(stages), min_size=min_size, max_size=max_size,
-        in_channels=_int(data, "in_channels", 1, "model"), classes=_int(data, "classes", 10, "model", minimum=2),
+        in_channels=int_key(data, "in_channels", 1, "model"), classes=int_key(data, "classes", 10, "model", minimum=2),
         activation=activation, norm=None if norm == "none" else norm, readout=readout, variant=variant,
-        training=train,
+        training=train, input_mean=input_mean, input_std=input_std,
     )
     domain = config.domain()
     if max_size not in domain:
         raise ConfigError(f"model: max_size {max_size} is not on every stage's ladder; sizes the stages accept: "
                           f"{', '.join(map(str, domain)) or 'none'}")
-    if readout > min(config.stage_sizes(min_size)[-1] // stages[-1].pool, min_size):
-        raise ConfigError(f"model: readout {readout} exceeds the last stage's smallest output size")
+    smallest = min(config.stage_sizes(min_size)[-1] // stages[-1].pool, min_size)
+    for side in config.readouts:
+        if side > smallest:
+            raise ConfigError(f"model: readout {side} exceeds the last stage's smallest output size {smallest}")
     check_scale_memory(config, max(train.batch_size, 64))
     if "eval_sizes" in data:
         sizes = data["eval_sizes"]
@@ -274,6 +327,36 @@ def parse_scale_config(data: Mapping[str, Any], default_name: str = "model") -> 
             raise ConfigError(f"model: eval_sizes {bad} are not in the model's domain: {', '.join(map(str, domain))}")
         config = replace(config, eval_sizes=tuple(sorted(set(sizes))))
     return config
+
+
+def _scale_training(training: Any) -> ScaleTrainingConfig:
+    """Validate the ``[training]`` table of a scale configuration (see ``_SCALE_TRAINING_KEYS``)."""
+    if not isinstance(training, Mapping):
+        raise ConfigError(f"training: a table/object with keys {', '.join(_SCALE_TRAINING_KEYS)}, got {training!r:.80}")
+    unknown_keys(training, _SCALE_TRAINING_KEYS, "training")
+    optimizer = training.get("optimizer", "adam")
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"training: optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r:.80}")
+    schedule = training.get("schedule", "cosine")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"training: schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r:.80}")
+    for key in ("step_size", "gamma"):
+        if key in training and schedule != "step":
+            raise ConfigError(f"training: {key} belongs to the step schedule, but schedule is {schedule!r}")
+    gamma = float_key(training, "gamma", 0.1, "training")
+    if gamma > 1:
+        raise ConfigError(f"training: gamma must be in (0, 1] (a learning-rate drop), got {gamma!r}")
+    shift = float_key(training, "shift", 0.25, "training", positive=False)
+    if shift >= 0.5:
+        raise ConfigError(f"training: shift must be in [0, 0.5) (a share of the side), got {shift!r}")
+    return ScaleTrainingConfig(
+        epochs=int_key(training, "epochs", 6, "training"), batch_size=int_key(training, "batch_size", 64, "training"),
+        learning_rate=float_key(training, "learning_rate", 3e-3, "training"),
+        weight_decay=float_key(training, "weight_decay", 0.0, "training", positive=False),
+        seed=int_key(training, "seed", 0, "training", minimum=0), test_size=int_key(training, "test_size", 1000, "training"),
+        optimizer=optimizer, schedule=schedule, step_size=int_key(training, "step_size", 20, "training"),
+        gamma=gamma, shift=shift,
+    )
 
 
 #: Largest image side a scale model may declare (as for grid operators).
@@ -314,20 +397,65 @@ def check_scale_memory(config: ScaleModelConfig, batch: int, available: int | No
 # -- the model -------------------------------------------------------------------------------------
 
 
+class PerResolutionNorm(nn.Module):
+    """Instance norm (zero mean, unit variance over space, per image and channel) with a learned scale and shift
+    per channel *and per resolution*: maps of side r use the pair of r, so the norm does not depend on the input
+    size N and the activation stays exact (DESIGN §7). ``sizes``: every side r the norm will see."""
+
+    def __init__(self, channels: int, sizes: Sequence[int], eps: float = 1e-5) -> None:
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.sizes = tuple(sorted(set(int(r) for r in sizes)))
+        self.weight = nn.Parameter(torch.ones(len(self.sizes), channels))
+        self.bias = nn.Parameter(torch.zeros(len(self.sizes), channels))
+        self._index = {r: i for i, r in enumerate(self.sizes)}
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, sizes={self.sizes[0]}..{self.sizes[-1]} ({len(self.sizes)})"
+
+    def forward(self, x: Tensor) -> Tensor:
+        index = self._index.get(int(x.shape[-1]))
+        if index is None:
+            raise ConfigError(f"PerResolutionNorm: maps of side {x.shape[-1]} have no scale and shift; "
+                              f"sides: {', '.join(map(str, self.sizes))}")
+        return F.instance_norm(x, weight=self.weight[index].to(x.dtype), bias=self.bias[index].to(x.dtype),
+                               eps=self.eps)
+
+
 class _Pointwise(nn.Module):
     """The ablation: norm (if any) and the activation applied in space, then max_pool2d (not scale-equivariant)."""
 
-    def __init__(self, activation: Callable[[Tensor], Tensor], pool: int, norm: str | None = None) -> None:
+    def __init__(self, activation: Callable[[Tensor], Tensor], pool: int, norm: str | nn.Module | None = None) -> None:
         super().__init__()
         self.activation, self.pool, self.norm = activation, pool, norm
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.activation(F.instance_norm(x) if self.norm == "instance" else x)
+        if isinstance(self.norm, nn.Module):
+            x = self.norm(x)
+        elif self.norm == "instance":
+            x = F.instance_norm(x)
+        y = self.activation(x)
         return F.max_pool2d(y, self.pool) if self.pool > 1 else y
 
 
+class _Stage(nn.Module):
+    """The linear part of a stage: the spectral convolution, plus a 1x1 convolution in space if ``branch``.
+
+    A 1x1 convolution mixes channels pixel by pixel, so it commutes with ideal resampling: the stage stays exact.
+    """
+
+    def __init__(self, spectral: SpectralConv2d, branch: bool) -> None:
+        super().__init__()
+        self.spectral = spectral
+        self.branch = nn.Conv2d(spectral.in_channels, spectral.out_channels, 1, bias=False) if branch else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.spectral(x)
+        return out if self.branch is None else out + self.branch(x.to(self.branch.weight.dtype)).to(out.dtype)
+
+
 class ScaleCNN(nn.Module):
-    """Stages of SpectralConv2d -> activation, an invariant readout and a linear head.
+    """Stages of SpectralConv2d (+ 1x1 branch) -> activation, invariant readouts and a linear head.
 
     ``forward``: ``(batch, in_channels, n, n) -> (batch, classes)`` for n in the configuration's domain.
     :meth:`features` returns every layer's output by name, for error analysis.
@@ -340,34 +468,56 @@ class ScaleCNN(nn.Module):
         self.convs = nn.ModuleList()
         self.activations = nn.ModuleList()
         channels = config.in_channels
-        for stage, base in zip(config.stages, config.bases()):
-            self.convs.append(SpectralConv2d(channels, stage.channels, stage.global_modes, stage.local_size))
+        domain = config.domain()
+        for index, (stage, base) in enumerate(zip(config.stages, config.bases())):
+            spectral = SpectralConv2d(channels, stage.channels, stage.global_modes, stage.local_size)
+            self.convs.append(_Stage(spectral, True) if stage.branch else spectral)
+            norm: str | nn.Module | None = config.norm
+            if config.norm == "instance-affine":
+                sides = sorted({config.stage_sizes(n)[index] for n in domain})
+                if config.variant == "exact":
+                    probe = ScaleEqActivation(act, base, pool=stage.pool, increment=stage.increment)
+                    sides = sorted({r for n in sides for r, _ in probe.resolutions(n)})
+                norm = PerResolutionNorm(stage.channels, sides)
             if config.variant == "exact":
                 self.activations.append(ScaleEqActivation(act, base, pool=stage.pool, increment=stage.increment,
-                                                          norm=config.norm))
+                                                          norm=norm))
             else:
-                self.activations.append(_Pointwise(act, stage.pool, config.norm))
+                self.activations.append(_Pointwise(act, stage.pool, norm))
             channels = stage.channels
-        self.readout = ScaleInvariantPool(config.readout)
-        self.head = nn.Linear(channels * config.readout**2, config.classes)
+        self.readouts = nn.ModuleList(ScaleInvariantPool(side) for side in config.readouts)
+        self.readout = self.readouts[0]  # the first (the only one of a single-readout model)
+        self.head = nn.Linear(channels * sum(side**2 for side in config.readouts), config.classes)
+
+    def _normalise(self, x: Tensor) -> Tensor:
+        if self.config.input_mean == 0.0 and self.config.input_std == 1.0:
+            return x
+        return (x - self.config.input_mean) / self.config.input_std
+
+    def _read(self, x: Tensor) -> Tensor:
+        if len(self.readouts) == 1:
+            return self.readouts[0](x)
+        return torch.cat([readout(x) for readout in self.readouts], dim=1)
 
     def features(self, x: Tensor) -> list[tuple[str, Tensor]]:
         """``(name, output)`` of every conv, activation, the readout and the logits, in order."""
         out = []
+        x = self._normalise(x)
         for stage, conv, act in zip(self.config.stages, self.convs, self.activations):
             x = conv(x)
             out.append((f"{stage.name}.conv", x))
             x = act(x)
             out.append((f"{stage.name}.act", x))
-        x = self.readout(x)
+        x = self._read(x)
         out.append(("readout", x))
         out.append(("logits", self.head(x)))
         return out
 
     def forward(self, x: Tensor) -> Tensor:
+        x = self._normalise(x)
         for conv, act in zip(self.convs, self.activations):
             x = act(conv(x))
-        return self.head(self.readout(x))
+        return self.head(self._read(x))
 
 
 def build_scale_model(config: ScaleModelConfig, variant: str | None = None, seed: int = 0) -> ScaleCNN:
@@ -436,16 +586,27 @@ class ScaleTrainResult:
 
 
 def train_scale(model: nn.Module, images: Tensor, labels: Tensor, settings: TrainingConfig, sizes: Sequence[int],
-                shift: float = 0.25, log: Callable[[str], None] | None = None) -> ScaleTrainResult:
-    """Train in place: Adam with cosine decay, cross entropy, one random size per batch, random shifts.
+                shift: float | None = None, log: Callable[[str], None] | None = None) -> ScaleTrainResult:
+    """Train in place: cross entropy, one random size per batch, random circular shifts.
 
     This is the MNIST-scale recipe of the paper (each batch at one of ``sizes`` by ideal downscaling,
-    circular shifts up to ``shift`` of the size). Seeded by ``settings.seed``; leaves the model in eval mode.
+    circular shifts up to ``shift`` of the size; default: the settings' ``shift``, else 0.25). The optimizer
+    and schedule come from ``settings`` (a :class:`ScaleTrainingConfig`; a plain ``TrainingConfig`` means
+    Adam with cosine decay): Adam or AdamW, cosine decay to 0 over all steps or StepLR (x ``gamma`` every
+    ``step_size`` epochs). Seeded by ``settings.seed``; leaves the model in eval mode.
     """
+    optimizer_name = getattr(settings, "optimizer", "adam")
+    schedule_name = getattr(settings, "schedule", "cosine")
+    if shift is None:
+        shift = getattr(settings, "shift", 0.25)
     generator = torch.Generator().manual_seed(settings.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    kind = torch.optim.AdamW if optimizer_name == "adamw" else torch.optim.Adam
+    optimizer = kind(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     steps_per_epoch = -(-len(labels) // settings.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * steps_per_epoch)
+    if schedule_name == "step":
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.step_size, gamma=settings.gamma)
+    else:
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * steps_per_epoch)
     model.train()
     losses, steps, start = [], 0, time.perf_counter()
     for epoch in range(settings.epochs):
@@ -455,9 +616,12 @@ def train_scale(model: nn.Module, images: Tensor, labels: Tensor, settings: Trai
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
-            schedule.step()
+            if schedule_name != "step":
+                schedule.step()
             total += float(loss.detach()) * len(y)
             steps += 1
+        if schedule_name == "step":
+            schedule.step()
         losses.append(total / len(labels))
         if log is not None:
             log(f"epoch {epoch + 1}/{settings.epochs}: loss {losses[-1]:.4f}")

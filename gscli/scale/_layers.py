@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gscli.errors import InputError
-from gscli.scale._resample import band_limit, resample, resize_spectrum
+from gscli.scale._resample import _empty, band_limit, resample, resize_spectrum
 
 __all__ = [
     "ScaleEqActivation",
@@ -69,6 +69,8 @@ def _check_tensor(x: Any, what: str, dims: tuple[int, ...], channels: int | None
         wanted = " or ".join(str(d) for d in dims)
         raise InputError(f"{what} expects (batch, channels, *spatial) with {wanted} spatial dims, "
                          f"got shape {tuple(x.shape)}")
+    if 0 in x.shape[2:]:
+        raise InputError(f"{what} expects positive spatial sizes, got shape {tuple(x.shape)}")
     if channels is not None and x.shape[1] != channels:
         raise InputError(f"{what} expects {channels} channels (dim 1), got shape {tuple(x.shape)}")
     return tuple(int(s) for s in x.shape[2:])
@@ -114,42 +116,107 @@ class _SpectralConv(nn.Module):
                 f"local_size={self.local_size}, bias={self.bias is not None}")
 
     def _phases(self, h: int, half: bool, dtype: torch.dtype, device: torch.device) -> Tensor:
-        """exp(−2πi k j / G) for k in 0..h (``half``) or 0..h, −h..−1, and centred offsets j (float64 angles)."""
+        """exp(−2πi k j / G) for k in 0..h (``half``) or 0..h, −h..−1, and centred offsets j (float64 angles).
+
+        Built once per (h, half, dtype, device) and kept (they depend on G and K only)."""
+        key = (h, half, dtype, str(device))
+        cached = self._phase_cache.get(key)
+        if cached is not None:
+            return cached
         k = np.arange(h + 1) if half else np.concatenate([np.arange(h + 1), np.arange(-h, 0)])
         j = np.arange(self.local_size) - (self.local_size - 1) // 2
         angle = -2.0 * np.pi * np.outer(k, j) / self.global_modes
-        return torch.from_numpy(np.cos(angle) + 1j * np.sin(angle)).to(device=device, dtype=dtype)
+        phase = torch.from_numpy(np.cos(angle) + 1j * np.sin(angle)).to(device=device, dtype=dtype)
+        self._phase_cache[key] = phase
+        return phase
+
+    @property
+    def _phase_cache(self) -> dict:
+        cache = self.__dict__.get("_phases_kept")
+        if cache is None:
+            cache = self.__dict__["_phases_kept"] = {}
+        return cache
 
     def multiplier(self, h: int, dtype: torch.dtype = torch.complex128) -> Tensor:
         r"""The Fourier multiplier :math:`W[k] = \sum_{j\in S} w[j] e^{-2\pi i k\cdot j/G}` on the band |k_i| <= h.
 
         Shape ``(out, in, 2h+1, ..., 2h+1, h+1)``: every axis but the last holds k = 0..h, −h..−1 (the
         ``fft`` order), the last k = 0..h (the ``rfft`` half). ``h`` is at most h(global_modes).
+        Computed from the K^dim kernel one axis at a time (a small product per axis, no dense DFT).
         """
         if h > band_limit(self.global_modes):
             raise InputError(f"band {h} exceeds the band h(G) = {band_limit(self.global_modes)} of global_modes")
         real = torch.float64 if dtype == torch.complex128 else torch.float32
-        out = self.weight.to(real).to(dtype)
+        out = self.weight.to(real)
         letters = "abc"[: self.dim]
-        for axis in range(self.dim):
-            phase = self._phases(h, axis == self.dim - 1, dtype, self.weight.device)
+        # the last axis first: its half band (h + 1 frequencies) is the shortest, and a real kernel times
+        # the phases' real and imaginary parts is two real products before the first complex tensor
+        last = self._phases(h, True, dtype, self.weight.device)
+        spec = "oi" + letters[:-1] + "j,kj->oi" + letters[:-1] + "k"
+        out = torch.complex(torch.einsum(spec, out, last.real.contiguous()),
+                            torch.einsum(spec, out, last.imag.contiguous()))
+        for axis in range(self.dim - 1):
+            phase = self._phases(h, False, dtype, self.weight.device)
             spec = ("oi" + letters[:axis] + "j" + letters[axis + 1:] + f",kj->oi{letters[:axis]}k{letters[axis + 1:]}")
             out = torch.einsum(spec, out, phase)
         return out
 
+    def _cached_multiplier(self, h: int, dtype: torch.dtype) -> Tensor:
+        """The multiplier, laid out for the product (every frequency axis first, then in, out).
+
+        Without gradients (evaluation) it is kept while the kernel is unchanged (same tensor, same version
+        counter, equal values); with gradients it is recomputed, so that they flow to the kernel."""
+        weight = self.weight
+        if torch.is_grad_enabled() and weight.requires_grad:
+            return self._layout(self.multiplier(h, dtype))
+        key = (h, dtype, weight.data_ptr(), weight._version, str(weight.device))
+        kept = self.__dict__.get("_multiplier_kept")
+        # the kernel is compared too (K^dim x in x out numbers, cheap): writes through .data keep the version
+        if kept is not None and kept[0] == key and torch.equal(kept[1], weight):
+            return kept[2]
+        with torch.no_grad():
+            value = self._layout(self.multiplier(h, dtype))
+            self.__dict__["_multiplier_kept"] = (key, weight.detach().clone(), value)
+        return value
+
+    def _layout(self, w: Tensor) -> Tensor:
+        """(out, in, *k) -> (*k, in, out), contiguous: a batched matrix product per frequency."""
+        return w.permute(tuple(range(2, 2 + self.dim)) + (1, 0)).contiguous()
+
     def forward(self, x: Tensor) -> Tensor:
-        """``(batch, in_channels, *n) -> (batch, out_channels, *n)``, real, in x's dtype (any sizes n)."""
+        """``(batch, in_channels, *n) -> (batch, out_channels, *n)``, real, in x's dtype (any sizes n).
+
+        One ``rfftn``, per block of kept frequencies (2^(dim-1): low and high halves of every axis but the
+        last) one batched complex matrix product with the multiplier, one ``irfftn``."""
         sizes = _check_tensor(x, type(self).__name__, (self.dim,), self.in_channels)
+        if x.numel() == 0:  # an empty batch: FFT libraries refuse empty input
+            out = _empty(x, (x.shape[0], self.out_channels) + sizes) + self.weight.sum() * 0
+            if self.bias is not None:
+                out = out + self.bias.to(out.dtype).reshape((1, -1) + (1,) * self.dim)
+            return out
         work = _work(x)
         complex_dtype = torch.complex128 if work.dtype == torch.float64 else torch.complex64
         dims = tuple(range(2, 2 + self.dim))
         hg = band_limit(self.global_modes)
-        band = tuple(2 * min(band_limit(n), hg) + 1 for n in sizes)  # odd grids of the kept bands
+        bands = [min(band_limit(n), hg) for n in sizes]  # the kept band |k_i| <= bands[i]
+        weight = self._cached_multiplier(max(bands), complex_dtype)  # (*k, in, out)
         spectrum = torch.fft.rfftn(work, dim=dims, norm="forward")
-        spectrum = resize_spectrum(spectrum, sizes, band)  # |k_i| <= min(h(n_i), h(G)), odd-size rfft layout
-        weight = resize_spectrum(self.multiplier(hg, complex_dtype), (2 * hg + 1,) * self.dim, band)
-        product = torch.einsum("bi...,oi...->bo...", spectrum, weight.to(complex_dtype))
-        out = torch.fft.irfftn(resize_spectrum(product, band, sizes), s=sizes, dim=dims, norm="forward")
+        # (b, i, *k) -> (*k, b, i): the frequency axes lead, so each block is one batched matmul
+        spectrum = spectrum.permute(tuple(range(2, 2 + self.dim)) + (0, 1))
+        out = spectrum.new_zeros(spectrum.shape[:-1] + (self.out_channels,))
+        last = slice(0, bands[-1] + 1)
+        per_axis = []
+        for n, b in zip(sizes[:-1], bands[:-1]):
+            blocks = [(slice(0, b + 1), slice(0, b + 1))]
+            if b:
+                blocks.append((slice(n - b, n), slice(2 * max(bands) + 1 - b, 2 * max(bands) + 1)))
+            per_axis.append(blocks)
+        for combination in itertools.product(*per_axis):
+            source = tuple(src for src, _ in combination) + (last,)
+            kernel = tuple(dst for _, dst in combination) + (last,)
+            out[source] = torch.matmul(spectrum[source], weight[kernel])
+        out = torch.fft.irfftn(out.permute((self.dim, self.dim + 1) + tuple(range(self.dim))), s=sizes, dim=dims,
+                               norm="forward")
         if self.bias is not None:
             out = out + self.bias.to(out.dtype).reshape((1, -1) + (1,) * self.dim)
         return out.to(x.dtype)
@@ -467,6 +534,8 @@ class ScaleEqActivation(nn.Module):
             raise InputError(f"{type(self).__name__} expects equal spatial sides (square images), got {sizes}")
         size, dim = sizes[0], len(sizes)
         self._check_size(size)
+        if x.numel() == 0:  # an empty batch or no channels: FFT libraries refuse empty input
+            return _empty(x, tuple(x.shape[:2]) + (size // self.pool,) * dim)
         plan = self._plan(size, dim, x.device)
         work = _work(x)
         dims = tuple(range(2, 2 + dim))
@@ -475,7 +544,9 @@ class ScaleEqActivation(nn.Module):
         for res in plan.resolutions:
             grid = (res.size,) * dim
             if res.size == size and size % 2:
-                low = work  # D_{N->N} is the identity for odd N
+                # D_{N->N} is the identity for odd N; a copy, so an in-place activation or norm cannot
+                # write into the caller's tensor
+                low = work.clone() if work is x else work
             elif self._matmul(dim, res.size):
                 low = _downscale_matmul(spectrum, size, res.size)
             else:

@@ -23,7 +23,7 @@ from gscli.errors import InputError
 if TYPE_CHECKING:  # torch is imported where tensors are handled: resample_matrix is numpy only
     import torch
 
-__all__ = ["band_limit", "resample_matrix", "resample", "resize_spectrum"]
+__all__ = ["DENSE_MAX", "band_limit", "resample_matrix", "resample", "resize_spectrum"]
 
 
 def band_limit(size: int) -> int:
@@ -83,7 +83,37 @@ def _band_index(size: int, h: int, device: torch.device) -> torch.Tensor:
     return torch.cat([torch.arange(0, h + 1, device=device), torch.arange(size - h, size, device=device)])
 
 
-def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
+#: Largest side (input or output) resampled by dense per-axis matrices; above it, rfftn/irfftn.
+#: Chosen from ``benchmarks/resample.py`` (see docs/scale.md): the separable dense product is faster up to here.
+DENSE_MAX = 256
+
+_MATRICES: dict[tuple[int, int, object, str], torch.Tensor] = {}
+
+
+def _dense_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`resample_matrix` (n -> m) as a tensor, built in O(nm) memory (one frequency at a time), kept."""
+    import torch
+
+    key = (n, m, dtype, str(device))
+    kept = _MATRICES.get(key)
+    if kept is not None:
+        return kept
+    if m > n:
+        matrix = (m / n) * _dense_matrix(m, n, torch.float64, torch.device("cpu")).T
+    else:
+        phase = 2.0 * np.pi * (np.arange(m, dtype=np.float64)[:, None] / m - np.arange(n, dtype=np.float64)[None, :] / n)
+        total = np.ones((m, n))
+        for k in range(1, band_limit(m) + 1):
+            total += 2.0 * np.cos(k * phase)
+        matrix = torch.from_numpy(total / n)
+    matrix = matrix.to(device=device, dtype=dtype).contiguous()
+    if len(_MATRICES) > 256:
+        _MATRICES.clear()
+    _MATRICES[key] = matrix
+    return matrix
+
+
+def resample(x: torch.Tensor, size: int | tuple[int, ...], method: str = "auto") -> torch.Tensor:
     """Resample the last dimensions of a real tensor to ``size`` with the ideal low-pass of DESIGN §7.
 
     Equal to applying :func:`resample_matrix` along each resampled axis (a Kronecker product), for
@@ -96,11 +126,18 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
     size : int or tuple of int
         A tuple resamples the last ``len(size)`` dimensions (1 to 3). An int resamples every
         dimension after the first two (batch, channels) to that size.
+    method : "auto", "dense" or "fft"
+        ``dense``: one matrix product per resampled axis with :func:`resample_matrix`; ``fft``: one
+        ``rfftn``/``irfftn`` pair. ``auto`` (default) takes the dense product when every input and output
+        side is at most :data:`DENSE_MAX` (measured faster there), else the FFT. Same values to rounding.
 
     Returns
     -------
     torch.Tensor
-        Same dtype and device as ``x``, with the resampled dimensions of the new sizes.
+        Same dtype and device as ``x``, with the resampled dimensions of the new sizes. Always a new
+        tensor, never ``x`` itself or a view of it, even where resampling is the identity (the same odd
+        size): writing into the result leaves ``x`` unchanged. An empty ``x`` (batch or channels 0)
+        gives an empty result of the new shape.
     """
     import torch
 
@@ -119,13 +156,36 @@ def resample(x: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
                              f"got {tuple(x.shape)}")
         sizes = (_check_size("size", size),) * spatial
     dims = tuple(range(x.dim() - len(sizes), x.dim()))
+    if any(x.shape[d] == 0 for d in dims):
+        raise InputError(f"resample: the resampled dimensions of x must have positive sizes, got {tuple(x.shape)}")
+    if x.numel() == 0:  # an empty batch or no channels: nothing to transform (FFT libraries refuse empty input)
+        return _empty(x, x.shape[: x.dim() - len(sizes)] + sizes)
+    if method not in ("auto", "dense", "fft"):
+        raise InputError(f"method must be 'auto', 'dense' or 'fft', got {method!r:.80}")
     if tuple(x.shape[d] for d in dims) == sizes and all(s % 2 for s in sizes):
-        return x  # the odd band of an odd size is everything: the identity
+        return x.clone()  # the odd band of an odd size is everything: the identity, as a new tensor
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    old = tuple(x.shape[d] for d in dims)
+    if method == "dense" or (method == "auto" and max(old + sizes) <= DENSE_MAX):
+        out = work
+        for axis, n, m in zip(dims, old, sizes):
+            if n == m and n % 2:
+                continue
+            matrix = _dense_matrix(n, m, work.dtype, work.device)
+            if axis == x.dim() - 1:
+                out = out @ matrix.T
+            else:
+                out = torch.matmul(matrix, out.movedim(axis, -2)).movedim(-2, axis)
+        return out.to(x.dtype) if out is not x else out.clone()
     spectrum = torch.fft.rfftn(work, dim=dims, norm="forward")
     spectrum = resize_spectrum(spectrum, tuple(x.shape[d] for d in dims), sizes)
     out = torch.fft.irfftn(spectrum, s=sizes, dim=dims, norm="forward")
     return out.to(x.dtype)
+
+
+def _empty(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """An empty tensor of ``shape`` like ``x``, attached to x's graph (its gradient is empty too)."""
+    return x.new_zeros(shape) + x.sum() * 0
 
 
 def resize_spectrum(spectrum: torch.Tensor, sizes: tuple[int, ...], new_sizes: tuple[int, ...]) -> torch.Tensor:
