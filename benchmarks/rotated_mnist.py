@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from gscli.models import VARIANTS, load_config
-from gscli.models._builder import build_model
+from gscli.models._build import build_model
 from gscli.models._data import load_dataset, random_rotations
 from gscli.models._train import accuracy, predict
 
