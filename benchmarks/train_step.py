@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gscli.models import VARIANTS, load_config, parse_config
-from gscli.models._builder import GroupCNN, build_model
+from gscli.models._build import build_model
+from gscli.models._builder import GroupCNN
 
 C24 = {
     "name": "c24-4-8-16", "group": "C24", "image_size": 29, "group_downsampling": "antialiased",

@@ -403,3 +403,14 @@ def test_recipe_config_errors(change, match):
     with pytest.raises(ConfigError, match=re.escape(match)) as info:
         parse_config({**SMALL, **change})
     assert "\n" not in str(info.value)
+
+
+def test_the_activations_a_config_may_name_are_the_models() -> None:
+    """The configuration (pure Python) and the model (torch) list the same activations, in one order."""
+    from gscli.models._scale import ACTIVATIONS
+    from gscli.models._scale_config import ACTIVATION_NAMES
+
+    assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
+    with pytest.raises(ConfigError, match="activation must be one of relu, gelu, tanh, sigmoid, softplus, got 'elu'"):
+        parse_config({"kind": "scale", "min_size": 8, "max_size": 16, "activation": "elu",
+                      "stages": [{"channels": 4}]})

@@ -12,7 +12,7 @@ from gscli.models import VARIANTS, load_config
 
 pytest.importorskip("escnn", reason="models are built from escnn convolutions")
 from gscli.models._analysis import grid_transforms, prediction_invariance  # noqa: E402
-from gscli.models._builder import build_model  # noqa: E402
+from gscli.models._build import build_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ["configs/p4-mnist.toml", "configs/p4m-mnist.toml"]

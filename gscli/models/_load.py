@@ -14,13 +14,13 @@ from gscli.models._validate import ConfigError
 
 if TYPE_CHECKING:
     from gscli.models._config import ModelConfig
-    from gscli.models._scale import ScaleModelConfig
+    from gscli.models._scale_config import ScaleModelConfig
 
 __all__ = ["KINDS", "load_config", "parse_config"]
 
 #: Model kinds by the value of a configuration's ``kind`` key: the module that parses each, and its
-#: parser (loaded on use: the scale models import torch, a G-CNN configuration is pure Python).
-KINDS = {"gcnn": ("gscli.models._config", "parse_gcnn_config"), "scale": ("gscli.models._scale", "parse_scale_config")}
+#: parser (loaded on use).
+KINDS = {"gcnn": ("gscli.models._config", "parse_gcnn_config"), "scale": ("gscli.models._scale_config", "parse_scale_config")}
 
 
 def parse_config(data: Mapping[str, Any], default_name: str = "model") -> ModelConfig | ScaleModelConfig:
