@@ -13,11 +13,10 @@ from gscli.compat import (
     CompatWarning,
     SubgroupDownsample,
     UnusedKeywordWarning,
-    _is_subgroup,
-    _reference_planar_nodes,
     get_model,
     operator_for,
 )
+from gscli.compat._layer import _is_subgroup, _reference_planar_nodes
 from gscli.errors import SubgroupError
 from gscli.nn import GroupDownsample, OperatorBuiltWarning
 from gscli.specs import GroupSpec
@@ -345,7 +344,7 @@ def _smallest_side(kernels: list[int], strides: list[int]) -> int:
                                                   ([1, 1], [1, 1]), ([3, 5, 7], [2, 2, 1]), ([5, 9], [3, 1]),
                                                   ([3, 3, 3], [1, 1, 4]), ([11, 3], [2, 3])])
 def test_internal_side_is_the_least_side_the_configuration_accepts(kernels: list[int], strides: list[int]) -> None:
-    from gscli.compat import _internal_side
+    from gscli.compat._model import _internal_side
 
     assert _internal_side(kernels, strides) == _smallest_side(kernels, strides)
 

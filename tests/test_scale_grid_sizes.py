@@ -282,8 +282,8 @@ def test_the_resample_check_catches_a_runtime_wrong_only_when_upsampling(tmp_pat
     assert evaluate(path, signals=False).passed
     exact = _resample.resample
 
-    def wrong_up(x, size):
-        y = exact(x, size)
+    def wrong_up(x, size, **kwargs):
+        y = exact(x, size, **kwargs)
         return y * (1 + 1e-9) if tuple(size) != tuple(x.shape[-len(size):]) and y.numel() > x.numel() else y
 
     monkeypatch.setattr(_resample, "resample", wrong_up)
