@@ -39,7 +39,7 @@ Usage::
     python benchmarks/so2_mnist.py table                                  # markdown table, mean +- std
 
 ``run`` writes ``results/so2_mnist.json`` (``--results``), adding or replacing one entry per
-(method, seed). Timings depend on the machine's load: compare them only within one run.
+(method, L, N, seed). Timings depend on the machine's load: compare them only within one run.
 """
 
 from __future__ import annotations
