@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -483,3 +485,21 @@ def test_eval_model_refuses_a_plot_folder_that_does_not_exist_before_measuring(c
     assert result.exit_code == 2, result.output
     assert f"folder {str(target.parent)!r} for {str(target)!r} does not exist" in result.output
     assert not target.parent.exists()
+
+
+def test_a_model_builds_its_missing_operators_without_importing_the_build_layer(tmp_path: Path) -> None:
+    """A user's script imports only gscli.models: the operators its stages need are still built on demand
+    (the models layer installs the runtime's builder, gscli.hooks), into the store it names."""
+    code = (
+        "import sys, warnings\n"
+        "from gscli.models import build_model, parse_config\n"
+        "config = parse_config({'group': 'C6', 'image_size': 9, 'stages': [{'channels': 2, 'kernel_size': 3},"
+        " {'channels': 2, 'subgroup': 'C3'}]})\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    build_model(config, store={str(tmp_path)!r})\n"
+        "print(sorted(type(w.message).__name__ for w in caught))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "OperatorBuiltWarning" in result.stdout and (tmp_path / "C6-C3.h5").exists()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+import gscli.build  # noqa: F401  (lends the runtime its builder: models build missing operators on demand)
 from gscli.nn import GroupDownsample
 from gscli.specs import GroupSpec
 
