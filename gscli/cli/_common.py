@@ -15,8 +15,8 @@ from rich.text import Text
 
 from gscli.errors import printable
 from gscli.specs import GroupSpec, OperatorSpec
-
 from gscli.store import DEFAULT_STORE, STORE_ENV
+
 
 def folder_option_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """A store folder option: an empty value is a usage error (an empty $GSCLI_STORE counts as unset)."""
@@ -87,6 +87,19 @@ def plain(value: Any) -> Text:
     '[red]e\\x1b]8;;x\\x07'
     """
     return Text(printable(value))
+
+
+def stored_checks_text(stored: dict[str, Any]) -> str:
+    """The ``stored checks`` row of every ``inspect`` view: what the build measured, and how to re-measure."""
+    return (f"{stored['passed']}/{stored['count']} passed at build time"
+            + (f"; failed: {', '.join(map(str, stored['failed']))}" if stored["failed"] else "")
+            + " (re-measure with: gscli eval FILE)")
+
+
+def add_facts(table: Any, rows: list[tuple[str, Any]]) -> None:
+    """Add (key, value) rows to a facts table; values hold strings from the file: literal text, never markup."""
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, Text) else plain(value))
 
 
 _JSON_PRINTED = "gscli.json_printed"

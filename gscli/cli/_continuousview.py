@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from gscli.cli._common import add_facts, stored_checks_text
 from gscli.cli._gridview import _number
 from gscli.errors import printable
 
@@ -35,12 +36,9 @@ def continuous_tables(summary: dict[str, Any]) -> list[Table]:
                      f"numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}"),
         ("checksum", Text.assemble(("verified", "green") if ck["status"] == "verified" else ("NOT VERIFIED", "red"),
                                    " " + printable(ck["stored"]))),
-        ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
-                          + (f"; failed: {', '.join(map(str, stored['failed']))}" if stored["failed"] else "")
-                          + " (re-measure with: gscli eval FILE)"),
+        ("stored checks", stored_checks_text(stored)),
     ]
-    for key, value in rows:  # strings from the file: literal text, never markup
-        facts.add_row(key, value if isinstance(value, Text) else Text(printable(value)))
+    add_facts(facts, rows)
 
     bands = Table(title="bands by Casimir (every copy of one irrep; the walk keeps new sample directions)",
                   title_justify="left")

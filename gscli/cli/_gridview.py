@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from gscli.cli._common import add_facts, stored_checks_text
 from gscli.errors import printable
 
 __all__ = ["grid_tables"]
@@ -39,12 +40,9 @@ def grid_tables(summary: dict[str, Any]) -> list[Table]:
                           f"{p.get('gscli_version')}, numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}")),
         ("checksum", Text.assemble(("verified", "green") if ck["status"] == "verified" else ("NOT VERIFIED", "red"),
                                    " " + printable(ck["stored"]))),
-        ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
-                          + (f"; failed: {', '.join(map(str, stored['failed']))}" if stored["failed"] else "")
-                          + " (re-measure with: gscli eval FILE)"),
+        ("stored checks", stored_checks_text(stored)),
     ]
-    for key, value in rows:  # strings from the file: literal text, never markup
-        facts.add_row(key, value if isinstance(value, Text) else Text(printable(value)))
+    add_facts(facts, rows)
 
     axes = Table(title="per axis: sizes, kept band, conditioning", title_justify="left")
     for col in ("axis", "N -> M", "ratio", "M | N", "band |k| <= h", "kept", "Nyquist M/2",

@@ -10,7 +10,6 @@ import click
 from rich.table import Table
 
 from gscli.build import BUILD_STEPS, BuildResult, build, build_catalog, build_spec
-from gscli.families import FAMILIES, FINITE, family_of
 from gscli.catalog import CATALOG, read_catalog
 from gscli.cli._app import main
 from gscli.cli._common import (
@@ -22,6 +21,7 @@ from gscli.cli._common import (
     stdout_console,
 )
 from gscli.errors import shorten
+from gscli.families import FAMILIES, FINITE, family_of
 from gscli.specs import OperatorSpec, SubgroupSpec
 
 

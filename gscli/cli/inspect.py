@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gscli.cli._app import main
-from gscli.cli._common import json_option, plain, plot_option, print_json, stdout_console
+from gscli.cli._common import add_facts, json_option, plain, plot_option, print_json, stdout_console, stored_checks_text
 from gscli.fileformat import read_operator
 from gscli.inspect import summarize
 from gscli.store import check_store_name
@@ -82,12 +82,9 @@ def _facts(summary: dict[str, Any]) -> Table:
         ("versions", f"format {p.get('format_version')}, gscli {p.get('gscli_version')}, escnn {p.get('escnn_version')}, "
                      f"numpy {p.get('numpy_version')}, h5py {p.get('h5py_version')}"),
         ("checksum", Text.assemble(status, " ", plain(ck["stored"]))),
-        ("stored checks", f"{stored['passed']}/{stored['count']} passed at build time"
-                          + (f"; failed: {', '.join(map(str, stored['failed']))}" if stored["failed"] else "")
-                          + " (re-measure with: gscli eval FILE)"),
+        ("stored checks", stored_checks_text(stored)),
     ]
-    for key, value in rows:  # every value holds strings from the file: literal text, never markup
-        table.add_row(key, value if isinstance(value, Text) else plain(value))
+    add_facts(table, rows)
     return table
 
 
